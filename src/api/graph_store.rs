@@ -1,0 +1,215 @@
+//! `/store`: the SPARQL 1.1 Graph Store HTTP Protocol (W3C Recommendation,
+//! 2013). `?graph=IRI` names a graph, `?default` the default graph; with
+//! neither, GET returns the whole dataset and POST adds a dataset document
+//! (or, for a triple format, creates a new graph and answers 201 with its IRI).
+
+use super::{auth, body, negotiate, stream, ApiError, AppState};
+use crate::graph::format::RDF_FORMATS;
+use crate::graph::{parse_iri, GraphTarget, RdfFormat};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// What the query string addresses.
+enum Addressed {
+    Graph(GraphTarget),
+    Dataset,
+}
+
+fn addressed(req: &HttpRequest) -> Result<Addressed, ApiError> {
+    let params = body::form_pairs(req.query_string().as_bytes());
+    let graph = body::single(&params, "graph")?;
+    let default = params.iter().any(|(k, _)| k == "default");
+    match (graph, default) {
+        (Some(_), true) => Err(ApiError::bad_request(
+            "bad_request",
+            "give either ?graph=IRI or ?default, not both",
+        )),
+        (Some(iri), false) => Ok(Addressed::Graph(GraphTarget::Named(parse_iri(&iri)?))),
+        (None, true) => Ok(Addressed::Graph(GraphTarget::Default)),
+        (None, false) => Ok(Addressed::Dataset),
+    }
+}
+
+fn accept(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok())
+}
+
+/// The RDF format of a request body from its `Content-Type`.
+fn body_format(req: &HttpRequest) -> Result<RdfFormat, ApiError> {
+    let media = body::media_type(req)?;
+    let format = match media.as_str() {
+        "application/xml" | "text/xml" => Some(RdfFormat::RdfXml),
+        "application/json" => Some(RDF_FORMATS[4]),
+        m => RdfFormat::from_media_type(m),
+    };
+    format.ok_or_else(|| {
+        body::unsupported(&format!(
+            "Content-Type {media} is not an RDF format graft reads: use text/turtle, \
+             application/n-triples, application/n-quads, application/trig, \
+             application/ld+json or application/rdf+xml"
+        ))
+    })
+}
+
+/// `GET /store?graph=IRI|default`: the graph in the negotiated format.
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let timeout = state.config.query_timeout;
+    match addressed(&req)? {
+        Addressed::Graph(target) => {
+            let format = negotiate::rdf_format(accept(&req), &RDF_FORMATS)?;
+            if !state.store.graph_exists(&target)? {
+                return Err(crate::graph::GraphError::GraphNotFound(target.to_string()).into());
+            }
+            stream::respond(format.media_type(), timeout, || {}, move |w| {
+                store.read_graph(&target, format, w)
+            })
+            .await
+        }
+        Addressed::Dataset => {
+            let quad_formats: Vec<RdfFormat> =
+                RDF_FORMATS.into_iter().filter(|f| f.supports_datasets()).collect();
+            let format = negotiate::rdf_format(accept(&req), &quad_formats)?;
+            stream::respond(format.media_type(), timeout, || {}, move |w| {
+                store.dump_dataset(format, w)
+            })
+            .await
+        }
+    }
+}
+
+/// `HEAD /store?...`: as GET without the body (200, 404, 406).
+pub async fn head(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let (format, exists) = match addressed(&req)? {
+        Addressed::Graph(target) => (
+            negotiate::rdf_format(accept(&req), &RDF_FORMATS)?,
+            state.store.graph_exists(&target)?,
+        ),
+        Addressed::Dataset => {
+            let quad_formats: Vec<RdfFormat> =
+                RDF_FORMATS.into_iter().filter(|f| f.supports_datasets()).collect();
+            (negotiate::rdf_format(accept(&req), &quad_formats)?, true)
+        }
+    };
+    if exists {
+        Ok(HttpResponse::Ok().content_type(format.media_type()).finish())
+    } else {
+        Ok(HttpResponse::NotFound().finish())
+    }
+}
+
+/// `PUT /store?graph=IRI|default`: replace; 201 when the graph is new, else 204.
+pub async fn put(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::authorize_write(&req, &state)?;
+    let Addressed::Graph(target) = addressed(&req)? else {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "PUT needs ?graph=IRI or ?default",
+        ));
+    };
+    let format = body_format(&req)?;
+    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+    let base = base_iri(&req, &target);
+    let store = state.store.clone();
+    let created = web::block(move || store.replace_graph(&target, format, Some(&base), &bytes))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(created_or_no_content(created))
+}
+
+/// `POST /store?graph=IRI|default`: add; 201 when the graph is new, else 204.
+/// Without a graph parameter: a dataset document is added (204), a graph
+/// document becomes a new graph (201, `Location` = its IRI).
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::authorize_write(&req, &state)?;
+    let addressed = addressed(&req)?;
+    let format = body_format(&req)?;
+    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+    let store = state.store.clone();
+    match addressed {
+        Addressed::Graph(target) => {
+            let base = base_iri(&req, &target);
+            let created = web::block(move || store.add_to_graph(&target, format, Some(&base), &bytes))
+                .await
+                .map_err(ApiError::internal)??;
+            Ok(created_or_no_content(created))
+        }
+        Addressed::Dataset if format.supports_datasets() => {
+            web::block(move || store.add_dataset(format, None, &bytes))
+                .await
+                .map_err(ApiError::internal)??;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Addressed::Dataset => {
+            // Graph Store Protocol 5.5: the server names the new graph.
+            let info = req.connection_info();
+            let iri = format!(
+                "{}://{}/store/graphs/{}",
+                info.scheme(),
+                info.host(),
+                new_graph_id()
+            );
+            let target = GraphTarget::Named(parse_iri(&iri)?);
+            let base = iri.clone();
+            web::block(move || store.add_to_graph(&target, format, Some(&base), &bytes))
+                .await
+                .map_err(ApiError::internal)??;
+            Ok(HttpResponse::Created()
+                .insert_header((header::LOCATION, iri))
+                .finish())
+        }
+    }
+}
+
+/// `DELETE /store?graph=IRI|default`: 204, or 404 for an absent graph.
+pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    auth::authorize_write(&req, &state)?;
+    let Addressed::Graph(target) = addressed(&req)? else {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "DELETE needs ?graph=IRI or ?default (graft does not delete the whole dataset over HTTP)",
+        ));
+    };
+    let store = state.store.clone();
+    web::block(move || store.delete_graph(&target))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn created_or_no_content(created: bool) -> HttpResponse {
+    if created {
+        HttpResponse::Created().finish()
+    } else {
+        HttpResponse::NoContent().finish()
+    }
+}
+
+/// Relative IRIs in a body resolve against the graph's IRI (or the request URL).
+fn base_iri(req: &HttpRequest, target: &GraphTarget) -> String {
+    match target {
+        GraphTarget::Named(n) => n.as_str().to_owned(),
+        GraphTarget::Default => {
+            let info = req.connection_info();
+            format!("{}://{}/store", info.scheme(), info.host())
+        }
+    }
+}
+
+/// A fresh graph id: nanoseconds since the epoch plus a process-wide counter.
+fn new_graph_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,41 @@
+//! `GET /health`: liveness plus the store's generation and triple count.
+
+use super::{ApiError, AppState};
+use actix_web::{web, HttpResponse};
+use std::sync::Mutex;
+
+/// The triple count, recounted only when the generation moved (counting is
+/// O(store size); probes come far more often than writes).
+#[derive(Default)]
+pub struct CountCache(Mutex<Option<(u64, u64)>>);
+
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    generation: u64,
+    triples: u64,
+}
+
+/// `{"status": "ok", "generation": N, "triples": N}` (triples = quads in all graphs).
+pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let state2 = state.clone();
+    let (generation, triples) = web::block(move || {
+        let generation = state2.store.generation();
+        let mut cache = state2.health.0.lock().unwrap_or_else(|p| p.into_inner());
+        match *cache {
+            Some((g, n)) if g == generation => Ok((g, n)),
+            _ => {
+                let n = state2.store.len()?;
+                *cache = Some((generation, n));
+                Ok::<_, crate::graph::GraphError>((generation, n))
+            }
+        }
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok",
+        generation,
+        triples,
+    }))
+}

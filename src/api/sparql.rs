@@ -1,0 +1,132 @@
+//! `/sparql`: the SPARQL 1.1 Protocol (W3C Recommendation, 2013), query via
+//! GET and POST (direct `application/sparql-query` or form), update via POST
+//! (direct `application/sparql-update` or form).
+
+use super::{auth, body, negotiate, stream, ApiError, AppState};
+use crate::graph::{QueryRequest, UpdateRequest};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use oxigraph::sparql::CancellationToken;
+
+/// `GET /sparql?query=...&default-graph-uri=...&named-graph-uri=...`
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let params = body::form_pairs(req.query_string().as_bytes());
+    let Some(query) = body::single(&params, "query")? else {
+        if body::single(&params, "update")?.is_some() {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "SPARQL updates must be sent with POST (SPARQL 1.1 Protocol, 2.2)",
+            ));
+        }
+        return Err(ApiError::bad_request("missing_query", "no `query` parameter: GET /sparql?query=..."));
+    };
+    run_query(&req, &state, query_request(query, &params)).await
+}
+
+/// `POST /sparql`: a query or an update, by content type.
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let media = body::media_type(&req)?;
+    let url_params = body::form_pairs(req.query_string().as_bytes());
+    match media.as_str() {
+        "application/sparql-query" => {
+            let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+            let query = body::utf8(&bytes)?.to_owned();
+            run_query(&req, &state, query_request(query, &url_params)).await
+        }
+        "application/sparql-update" => {
+            auth::authorize_write(&req, &state)?;
+            let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+            let update = body::utf8(&bytes)?.to_owned();
+            run_update(&state, update_request(update, &url_params)).await
+        }
+        "application/x-www-form-urlencoded" => {
+            let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+            body::utf8(&bytes)?;
+            let form = body::form_pairs(&bytes);
+            match (body::single(&form, "query")?, body::single(&form, "update")?) {
+                (Some(query), None) => run_query(&req, &state, query_request(query, &form)).await,
+                (None, Some(update)) => {
+                    auth::authorize_write(&req, &state)?;
+                    run_update(&state, update_request(update, &form)).await
+                }
+                (Some(_), Some(_)) => Err(ApiError::bad_request(
+                    "bad_request",
+                    "a request carries either `query` or `update`, not both",
+                )),
+                (None, None) => Err(ApiError::bad_request(
+                    "missing_query",
+                    "the form has neither a `query` nor an `update` field",
+                )),
+            }
+        }
+        other => Err(body::unsupported(&format!(
+            "Content-Type {other} is not a SPARQL request: use application/sparql-query, \
+             application/sparql-update or application/x-www-form-urlencoded"
+        ))),
+    }
+}
+
+fn query_request(query: String, params: &[(String, String)]) -> QueryRequest {
+    QueryRequest {
+        query,
+        default_graph_uris: body::values(params, "default-graph-uri"),
+        named_graph_uris: body::values(params, "named-graph-uri"),
+        base_iri: None,
+    }
+}
+
+fn update_request(update: String, params: &[(String, String)]) -> UpdateRequest {
+    UpdateRequest {
+        update,
+        using_graph_uris: body::values(params, "using-graph-uri"),
+        using_named_graph_uris: body::values(params, "using-named-graph-uri"),
+        base_iri: None,
+    }
+}
+
+async fn run_query(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    request: QueryRequest,
+) -> Result<HttpResponse, ApiError> {
+    let prepared = state
+        .store
+        .prepare_query(&request, &state.config.sparql_options())?;
+    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = negotiate::query_result_format(accept, prepared.form())?;
+    let token = prepared.cancellation_token();
+    let store = state.store.clone();
+    stream::respond(
+        format.media_type(),
+        state.config.query_timeout,
+        move || token.cancel(),
+        move |writer| prepared.execute_to(&store, format, writer),
+    )
+    .await
+}
+
+async fn run_update(state: &web::Data<AppState>, request: UpdateRequest) -> Result<HttpResponse, ApiError> {
+    let options = state.config.sparql_options();
+    let token = CancellationToken::new();
+    let watchdog = {
+        let token = token.clone();
+        let timeout = state.config.query_timeout;
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            token.cancel();
+        })
+    };
+    let store = state.store.clone();
+    // The true outcome is awaited (not raced against the clock): a client
+    // told 503 can rely on the update not having been committed.
+    let result = web::block(move || store.update(&request, &options, &token))
+        .await
+        .map_err(ApiError::internal)?;
+    watchdog.abort();
+    result?;
+    Ok(HttpResponse::NoContent().finish())
+}

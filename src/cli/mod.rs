@@ -1,0 +1,76 @@
+//! The `graft` command line: flag definitions (clap) and dispatch. Each
+//! subcommand parses its flags and calls the core; no logic of its own.
+
+mod graph;
+mod serve;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// graft: classify text with a BERT model that reads a knowledge graph.
+///
+/// graft keeps an RDF store on disk (under --data-dir), serves it over the
+/// standard SPARQL 1.1 Protocol and Graph Store HTTP Protocol, and loads and
+/// queries it from the command line. Only one process may open a store at a
+/// time: stop `graft serve` before running `graft graph` on the same data dir.
+#[derive(Debug, Parser)]
+#[command(name = "graft", version, about, long_about)]
+pub struct Cli {
+    /// Directory holding the store (`store/`) and its generation counter; created when absent.
+    #[arg(long, global = true, env = "GRAFT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Log format on stderr: human-readable text or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the store over HTTP: /sparql (SPARQL 1.1 Protocol), /store (Graph Store Protocol), /health.
+    Serve(serve::ServeArgs),
+    /// Load, query, update, dump and inspect the store.
+    #[command(subcommand)]
+    Graph(graph::GraphCommand),
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(&cli.data_dir, args),
+        Command::Graph(cmd) => graph::run(&cli.data_dir, cmd),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GRAFT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// An error at the CLI edge: a message for the user.
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;

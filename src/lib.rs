@@ -1,0 +1,13 @@
+//! graft: text classification with a BERT model that reads a knowledge graph.
+//!
+//! This crate is the library the `graft` binary is a thin layer over. Its parts,
+//! one module each (see `docs/architecture.md`):
+//!
+//! - [`graph`]: the persistent RDF store (oxigraph on RocksDB), loading, SPARQL
+//!   query and update, the generation counter. Knows nothing of HTTP.
+//! - [`api`]: the actix-web service: SPARQL 1.1 Protocol, Graph Store HTTP
+//!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
+//! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
+pub mod api;
+pub mod cli;
+pub mod graph;

@@ -1,0 +1,203 @@
+//! Shared helpers of the integration tests: a real `graft serve` on a
+//! loopback port over a fresh data directory, and the `graft` CLI.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const TOKEN: &str = "test-token-5e1f";
+pub const EX: &str = "http://example.org/";
+
+/// The `graft` binary built for this test run.
+pub fn graft_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_graft")
+}
+
+/// Runs `graft --data-dir DIR ARGS...` to completion.
+pub fn graft(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(graft_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("run graft")
+}
+
+/// Runs `graft` and asserts success; returns stdout.
+pub fn graft_ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = graft(data_dir, args);
+    assert!(
+        out.status.success(),
+        "graft {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// A running `graft serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server with a token over a fresh data directory.
+    pub fn start(extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let mut server = Self::start_in(&dir, extra, Some(TOKEN));
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server over `data_dir`; `token` goes in GRAFT_AUTH_TOKEN.
+    pub fn start_in(data_dir: &Path, extra: &[&str], token: Option<&str>) -> Self {
+        let mut cmd = Command::new(graft_bin());
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(extra)
+            .env_remove("GRAFT_AUTH_TOKEN")
+            .env("GRAFT_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(t) = token {
+            cmd.env("GRAFT_AUTH_TOKEN", t);
+        }
+        let mut child = cmd.spawn().expect("spawn graft serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(i) = line.find("listening on http://") {
+                        let addr = line[i + "listening on ".len()..].trim().to_owned();
+                        let _ = tx.send(addr);
+                        sent = true;
+                    }
+                }
+                if std::env::var_os("GRAFT_TEST_LOGS").is_some() {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("graft serve did not report its address");
+        Self {
+            child,
+            base,
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        status
+    }
+
+    /// Count of quads in the whole store, through SPARQL.
+    pub fn count(&self) -> u64 {
+        let body = query_json(self, "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }");
+        body["results"]["bindings"][0]["n"]["value"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// The generation counter, from /health.
+    pub fn generation(&self) -> u64 {
+        let health: serde_json::Value = agent().get(&self.url("/health")).call().unwrap().into_json().unwrap();
+        health["generation"].as_u64().unwrap()
+    }
+
+    /// (count, generation): what must not move when a request is refused.
+    pub fn state(&self) -> (u64, u64) {
+        (self.count(), self.generation())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build()
+}
+
+/// The status and body of a response, whatever the status.
+pub fn outcome(result: Result<ureq::Response, ureq::Error>) -> (u16, String, Option<String>) {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = response.status();
+    let content_type = response.header("Content-Type").map(str::to_owned);
+    (status, response.into_string().unwrap(), content_type)
+}
+
+/// Asserts a JSON error body of `kind` and returns it.
+pub fn assert_error(status: u16, expected: u16, body: &str, kind: &str) -> serde_json::Value {
+    assert_eq!(status, expected, "body: {body}");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    assert_eq!(v["kind"], kind, "body: {body}");
+    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
+    v
+}
+
+/// Runs a SELECT/ASK by GET and parses the SPARQL JSON results.
+pub fn query_json(server: &Server, query: &str) -> serde_json::Value {
+    agent()
+        .get(&server.url("/sparql"))
+        .query("query", query)
+        .set("Accept", "application/sparql-results+json")
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap()
+}
+
+/// Runs a SPARQL update with the token; returns the status.
+pub fn update(server: &Server, update: &str) -> (u16, String) {
+    let (s, b, _) = outcome(
+        agent()
+            .post(&server.url("/sparql"))
+            .set("Content-Type", "application/sparql-update")
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(update),
+    );
+    (s, b)
+}
+
+/// PUTs a Turtle document into `graph` with the token.
+pub fn put_turtle(server: &Server, graph: &str, turtle: &str) -> u16 {
+    outcome(
+        agent()
+            .put(&server.url("/store"))
+            .query("graph", graph)
+            .set("Content-Type", "text/turtle")
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(turtle),
+    )
+    .0
+}
+
+/// The test data folder.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+}
