@@ -8,7 +8,13 @@ use common::*;
 const G: &str = "http://example.org/graph/g1";
 const DOC: &str = "@prefix ex: <http://example.org/> . ex:a ex:p ex:b , ex:c ; ex:label \"A\"@en .";
 
-fn send(method: &str, server: &Server, query: &[(&str, &str)], content_type: Option<&str>, body: &[u8]) -> (u16, String, Option<String>) {
+fn send(
+    method: &str,
+    server: &Server,
+    query: &[(&str, &str)],
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String, Option<String>) {
     let mut req = agent()
         .request(method, &server.url("/store"))
         .set("Authorization", &format!("Bearer {TOKEN}"));
@@ -27,20 +33,57 @@ fn put_get_head_post_delete_lifecycle() {
     // GET and HEAD of an absent graph: 404.
     let (s, body, _) = outcome(agent().get(&server.url("/store")).query("graph", G).call());
     assert_error(s, 404, &body, "graph_not_found");
-    assert_eq!(outcome(agent().head(&server.url("/store")).query("graph", G).call()).0, 404);
+    assert_eq!(
+        outcome(agent().head(&server.url("/store")).query("graph", G).call()).0,
+        404
+    );
     // PUT creates (201), PUT again replaces (204).
-    assert_eq!(send("PUT", &server, &[("graph", G)], Some("text/turtle"), DOC.as_bytes()).0, 201);
+    assert_eq!(
+        send(
+            "PUT",
+            &server,
+            &[("graph", G)],
+            Some("text/turtle"),
+            DOC.as_bytes()
+        )
+        .0,
+        201
+    );
     assert_eq!(server.count(), 3);
     assert_eq!(
-        send("PUT", &server, &[("graph", G)], Some("text/turtle; charset=utf-8"), b"<http://example.org/x> <http://example.org/p> <http://example.org/y> .").0,
+        send(
+            "PUT",
+            &server,
+            &[("graph", G)],
+            Some("text/turtle; charset=utf-8"),
+            b"<http://example.org/x> <http://example.org/p> <http://example.org/y> ."
+        )
+        .0,
         204
     );
     assert_eq!(server.count(), 1);
     // POST adds (204 on an existing graph, 201 on a new one).
-    assert_eq!(send("POST", &server, &[("graph", G)], Some("text/turtle"), DOC.as_bytes()).0, 204);
+    assert_eq!(
+        send(
+            "POST",
+            &server,
+            &[("graph", G)],
+            Some("text/turtle"),
+            DOC.as_bytes()
+        )
+        .0,
+        204
+    );
     assert_eq!(server.count(), 4);
     assert_eq!(
-        send("POST", &server, &[("graph", "http://example.org/graph/g2")], Some("application/n-triples"), b"<http://example.org/q> <http://example.org/p> \"q\" .\n").0,
+        send(
+            "POST",
+            &server,
+            &[("graph", "http://example.org/graph/g2")],
+            Some("application/n-triples"),
+            b"<http://example.org/q> <http://example.org/p> \"q\" .\n"
+        )
+        .0,
         201
     );
     // GET in N-Triples has exactly the graph's triples; HEAD says 200 with the type.
@@ -63,7 +106,11 @@ fn put_get_head_post_delete_lifecycle() {
             "<http://example.org/x> <http://example.org/p> <http://example.org/y> .",
         ]
     );
-    let head = agent().head(&server.url("/store")).query("graph", G).call().unwrap();
+    let head = agent()
+        .head(&server.url("/store"))
+        .query("graph", G)
+        .call()
+        .unwrap();
     assert_eq!(head.status(), 200);
     assert_eq!(head.header("Content-Type"), Some("text/turtle"));
     // DELETE: 204, then 404.
@@ -76,23 +123,61 @@ fn put_get_head_post_delete_lifecycle() {
 #[test]
 fn default_graph_and_whole_dataset() {
     let server = Server::start(&[]);
-    assert_eq!(send("PUT", &server, &[("default", "")], Some("text/turtle"), DOC.as_bytes()).0, 204);
-    assert_eq!(send("PUT", &server, &[("graph", G)], Some("text/turtle"), DOC.as_bytes()).0, 201);
+    assert_eq!(
+        send(
+            "PUT",
+            &server,
+            &[("default", "")],
+            Some("text/turtle"),
+            DOC.as_bytes()
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        send(
+            "PUT",
+            &server,
+            &[("graph", G)],
+            Some("text/turtle"),
+            DOC.as_bytes()
+        )
+        .0,
+        201
+    );
     // The whole dataset as N-Quads: 3 default + 3 named.
-    let (s, body, ct) = outcome(agent().get(&server.url("/store")).set("Accept", "application/n-quads").call());
+    let (s, body, ct) = outcome(
+        agent()
+            .get(&server.url("/store"))
+            .set("Accept", "application/n-quads")
+            .call(),
+    );
     assert_eq!((s, ct.as_deref()), (200, Some("application/n-quads")));
     assert_eq!(body.lines().count(), 6);
     assert_eq!(body.lines().filter(|l| l.contains(G)).count(), 3);
     // POST of a dataset document without a graph parameter adds its quads.
     let nq = "<http://example.org/s> <http://example.org/p> <http://example.org/o> <http://example.org/graph/g3> .\n";
-    assert_eq!(send("POST", &server, &[], Some("application/n-quads"), nq.as_bytes()).0, 204);
+    assert_eq!(
+        send(
+            "POST",
+            &server,
+            &[],
+            Some("application/n-quads"),
+            nq.as_bytes()
+        )
+        .0,
+        204
+    );
     assert_eq!(server.count(), 7);
     // POST of a graph document without a parameter: a new graph, named by the server.
     let (s, _, _) = send("POST", &server, &[], Some("text/turtle"), DOC.as_bytes());
     assert_eq!(s, 201);
     assert_eq!(server.count(), 10);
     // DELETE ?default empties the default graph.
-    assert_eq!(send("DELETE", &server, &[("default", "")], None, b"").0, 204);
+    assert_eq!(
+        send("DELETE", &server, &[("default", "")], None, b"").0,
+        204
+    );
     assert_eq!(server.count(), 7);
 }
 
@@ -100,25 +185,74 @@ fn default_graph_and_whole_dataset() {
 fn rdf_formats_in_and_out() {
     let server = Server::start(&[]);
     let json_ld = r#"{"@id": "http://example.org/j", "http://example.org/name": "Jay"}"#;
-    assert_eq!(send("PUT", &server, &[("graph", G)], Some("application/ld+json"), json_ld.as_bytes()).0, 201);
+    assert_eq!(
+        send(
+            "PUT",
+            &server,
+            &[("graph", G)],
+            Some("application/ld+json"),
+            json_ld.as_bytes()
+        )
+        .0,
+        201
+    );
     let rdf_xml = r#"<?xml version="1.0"?>
 <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:ex="http://example.org/">
   <rdf:Description rdf:about="http://example.org/r"><ex:name>Arr</ex:name></rdf:Description>
 </rdf:RDF>"#;
-    assert_eq!(send("POST", &server, &[("graph", G)], Some("application/rdf+xml"), rdf_xml.as_bytes()).0, 204);
+    assert_eq!(
+        send(
+            "POST",
+            &server,
+            &[("graph", G)],
+            Some("application/rdf+xml"),
+            rdf_xml.as_bytes()
+        )
+        .0,
+        204
+    );
     let trig_free_turtle = "<http://example.org/t> <http://example.org/name> \"Tee\" .";
-    assert_eq!(send("POST", &server, &[("graph", G)], Some("application/trig"), trig_free_turtle.as_bytes()).0, 204);
+    assert_eq!(
+        send(
+            "POST",
+            &server,
+            &[("graph", G)],
+            Some("application/trig"),
+            trig_free_turtle.as_bytes()
+        )
+        .0,
+        204
+    );
     let names: serde_json::Value = agent()
         .get(&server.url("/sparql"))
-        .query("query", "SELECT ?n WHERE { GRAPH ?g { ?s <http://example.org/name> ?n } } ORDER BY ?n")
+        .query(
+            "query",
+            "SELECT ?n WHERE { GRAPH ?g { ?s <http://example.org/name> ?n } } ORDER BY ?n",
+        )
         .call()
         .unwrap()
         .into_json()
         .unwrap();
-    let names: Vec<&str> = names["results"]["bindings"].as_array().unwrap().iter().map(|b| b["n"]["value"].as_str().unwrap()).collect();
+    let names: Vec<&str> = names["results"]["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["n"]["value"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["Arr", "Jay", "Tee"]);
-    for accept in ["text/turtle", "application/ld+json", "application/rdf+xml", "application/trig"] {
-        let (s, body, _) = outcome(agent().get(&server.url("/store")).query("graph", G).set("Accept", accept).call());
+    for accept in [
+        "text/turtle",
+        "application/ld+json",
+        "application/rdf+xml",
+        "application/trig",
+    ] {
+        let (s, body, _) = outcome(
+            agent()
+                .get(&server.url("/store"))
+                .query("graph", G)
+                .set("Accept", accept)
+                .call(),
+        );
         assert_eq!(s, 200, "{accept}");
         assert!(body.contains("Jay"), "{accept}: {body}");
     }
@@ -127,46 +261,121 @@ fn rdf_formats_in_and_out() {
 #[test]
 fn malformed_bodies_leave_the_store_as_it_was() {
     let server = Server::start(&[]);
-    assert_eq!(send("PUT", &server, &[("graph", G)], Some("text/turtle"), DOC.as_bytes()).0, 201);
+    assert_eq!(
+        send(
+            "PUT",
+            &server,
+            &[("graph", G)],
+            Some("text/turtle"),
+            DOC.as_bytes()
+        )
+        .0,
+        201
+    );
     let before = server.state();
     // Malformed Turtle, on line 2: a PUT must not have cleared the graph first.
     let bad_turtle = "<http://example.org/a> <http://example.org/p> <http://example.org/b> .\n<http://example.org/a> <http://example.org/p> .";
-    let (s, body, _) = send("PUT", &server, &[("graph", G)], Some("text/turtle"), bad_turtle.as_bytes());
+    let (s, body, _) = send(
+        "PUT",
+        &server,
+        &[("graph", G)],
+        Some("text/turtle"),
+        bad_turtle.as_bytes(),
+    );
     let err = assert_error(s, 400, &body, "rdf_syntax");
     assert_eq!(err["line"], 2, "{body}");
-    let (s, body, _) = send("POST", &server, &[("graph", G)], Some("text/turtle"), bad_turtle.as_bytes());
+    let (s, body, _) = send(
+        "POST",
+        &server,
+        &[("graph", G)],
+        Some("text/turtle"),
+        bad_turtle.as_bytes(),
+    );
     assert_error(s, 400, &body, "rdf_syntax");
     // Malformed JSON-LD and RDF/XML.
-    let (s, body, _) = send("POST", &server, &[("graph", G)], Some("application/ld+json"), b"{\"@id\": \"http://example.org/j\", ");
+    let (s, body, _) = send(
+        "POST",
+        &server,
+        &[("graph", G)],
+        Some("application/ld+json"),
+        b"{\"@id\": \"http://example.org/j\", ",
+    );
     assert_error(s, 400, &body, "rdf_syntax");
     let (s, body, _) = send("POST", &server, &[("graph", G)], Some("application/rdf+xml"), b"<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description></rdf:RDF>");
     assert_error(s, 400, &body, "rdf_syntax");
     // An invalid IRI inside the document, and as the graph name.
-    let (s, body, _) = send("POST", &server, &[("graph", G)], Some("application/n-triples"), b"<not an iri> <http://example.org/p> \"x\" .\n");
+    let (s, body, _) = send(
+        "POST",
+        &server,
+        &[("graph", G)],
+        Some("application/n-triples"),
+        b"<not an iri> <http://example.org/p> \"x\" .\n",
+    );
     assert_error(s, 400, &body, "rdf_syntax");
-    let (s, body, _) = send("PUT", &server, &[("graph", "not an iri")], Some("text/turtle"), DOC.as_bytes());
+    let (s, body, _) = send(
+        "PUT",
+        &server,
+        &[("graph", "not an iri")],
+        Some("text/turtle"),
+        DOC.as_bytes(),
+    );
     assert_error(s, 400, &body, "invalid_iri");
     // Invalid UTF-8.
-    let (s, body, _) = send("POST", &server, &[("graph", G)], Some("application/n-triples"), b"<http://example.org/a> <http://example.org/p> \"\xff\" .\n");
+    let (s, body, _) = send(
+        "POST",
+        &server,
+        &[("graph", G)],
+        Some("application/n-triples"),
+        b"<http://example.org/a> <http://example.org/p> \"\xff\" .\n",
+    );
     assert_error(s, 400, &body, "rdf_syntax");
     // Named graphs inside a document bound for one graph.
     let (s, body, _) = send("POST", &server, &[("graph", G)], Some("application/trig"), b"<http://example.org/other> { <http://example.org/a> <http://example.org/p> <http://example.org/b> }");
     assert_error(s, 400, &body, "rdf_syntax");
     // Wrong, missing and non-UTF-8 Content-Type.
-    let (s, body, _) = send("PUT", &server, &[("graph", G)], Some("text/plain"), DOC.as_bytes());
+    let (s, body, _) = send(
+        "PUT",
+        &server,
+        &[("graph", G)],
+        Some("application/pdf"),
+        DOC.as_bytes(),
+    );
     assert_error(s, 415, &body, "unsupported_media_type");
     let (s, body, _) = send("PUT", &server, &[("graph", G)], None, DOC.as_bytes());
     assert_error(s, 415, &body, "unsupported_media_type");
-    let (s, body, _) = send("PUT", &server, &[("graph", G)], Some("text/turtle; charset=latin1"), DOC.as_bytes());
+    let (s, body, _) = send(
+        "PUT",
+        &server,
+        &[("graph", G)],
+        Some("text/turtle; charset=latin1"),
+        DOC.as_bytes(),
+    );
     assert_error(s, 415, &body, "unsupported_media_type");
     // Both ?graph and ?default.
-    let (s, body, _) = send("PUT", &server, &[("graph", G), ("default", "")], Some("text/turtle"), DOC.as_bytes());
+    let (s, body, _) = send(
+        "PUT",
+        &server,
+        &[("graph", G), ("default", "")],
+        Some("text/turtle"),
+        DOC.as_bytes(),
+    );
     assert_error(s, 400, &body, "bad_request");
     // No token.
-    let (s, body, _) = outcome(agent().delete(&server.url("/store")).query("graph", G).call());
+    let (s, body, _) = outcome(
+        agent()
+            .delete(&server.url("/store"))
+            .query("graph", G)
+            .call(),
+    );
     assert_error(s, 401, &body, "unauthorized");
     // Not acceptable.
-    let (s, body, _) = outcome(agent().get(&server.url("/store")).query("graph", G).set("Accept", "text/csv").call());
+    let (s, body, _) = outcome(
+        agent()
+            .get(&server.url("/store"))
+            .query("graph", G)
+            .set("Accept", "text/csv")
+            .call(),
+    );
     assert_error(s, 406, &body, "not_acceptable");
     assert_eq!(server.state(), before);
 }
@@ -176,7 +385,10 @@ fn sigterm_flushes_and_a_restart_keeps_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start_in(tmp.path(), &[], Some(TOKEN));
     assert_eq!(put_turtle(&server, G, DOC), 201);
-    let (s, _) = update(&server, "INSERT DATA { <http://example.org/u> <http://example.org/p> 1 }");
+    let (s, _) = update(
+        &server,
+        "INSERT DATA { <http://example.org/u> <http://example.org/p> 1 }",
+    );
     assert_eq!(s, 204);
     let before = server.state();
     assert_eq!(before, (4, 2));

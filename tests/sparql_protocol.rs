@@ -16,7 +16,8 @@ fn people_server(extra: &[&str]) -> Server {
     server
 }
 
-const NAMES: &str = "SELECT ?name WHERE { GRAPH ?g { ?p <http://xmlns.com/foaf/0.1/name> ?name } } ORDER BY ?name";
+const NAMES: &str =
+    "SELECT ?name WHERE { GRAPH ?g { ?p <http://xmlns.com/foaf/0.1/name> ?name } } ORDER BY ?name";
 
 fn names(json: &serde_json::Value) -> Vec<String> {
     json["results"]["bindings"]
@@ -52,7 +53,10 @@ fn query_by_get_post_and_form_agree() {
 
     let ask: serde_json::Value = agent()
         .get(&server.url("/sparql"))
-        .query("query", "ASK { GRAPH ?g { <http://example.org/alice> ?p ?o } }")
+        .query(
+            "query",
+            "ASK { GRAPH ?g { <http://example.org/alice> ?p ?o } }",
+        )
         .call()
         .unwrap()
         .into_json()
@@ -77,14 +81,24 @@ fn select_results_in_every_negotiated_format() {
     assert_eq!((s, ct.as_deref()), (200, Some("text/csv; charset=utf-8")));
     assert_eq!(body.replace("\r\n", "\n"), "name\nAlice\n");
     let (s, body, ct) = get("text/tab-separated-values");
-    assert_eq!((s, ct.as_deref()), (200, Some("text/tab-separated-values; charset=utf-8")));
+    assert_eq!(
+        (s, ct.as_deref()),
+        (200, Some("text/tab-separated-values; charset=utf-8"))
+    );
     assert_eq!(body, "?name\n\"Alice\"\n");
     let (s, body, ct) = get("application/sparql-results+xml");
-    assert_eq!((s, ct.as_deref()), (200, Some("application/sparql-results+xml")));
+    assert_eq!(
+        (s, ct.as_deref()),
+        (200, Some("application/sparql-results+xml"))
+    );
     assert!(body.contains("<literal>Alice</literal>"), "{body}");
     let (s, body, _) = get("text/csv;q=0.1, application/sparql-results+json");
     assert_eq!(s, 200);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["results"]["bindings"][0]["name"]["value"], "Alice");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["results"]["bindings"][0]["name"]
+            ["value"],
+        "Alice"
+    );
     let (s, body, _) = get("image/png");
     assert_error(s, 406, &body, "not_acceptable");
 }
@@ -94,7 +108,10 @@ fn construct_results_in_rdf_formats() {
     let server = people_server(&[]);
     let q = "CONSTRUCT { ?p <http://xmlns.com/foaf/0.1/name> ?n } WHERE { GRAPH ?g { ?p <http://xmlns.com/foaf/0.1/name> ?n } }";
     for (accept, needle) in [
-        ("application/n-triples", "<http://example.org/alice> <http://xmlns.com/foaf/0.1/name> \"Alice\" ."),
+        (
+            "application/n-triples",
+            "<http://example.org/alice> <http://xmlns.com/foaf/0.1/name> \"Alice\" .",
+        ),
         ("text/turtle", "\"Alice\""),
         ("application/ld+json", "\"@value\""),
         ("application/rdf+xml", "rdf:RDF"),
@@ -134,7 +151,11 @@ fn construct_results_in_rdf_formats() {
 fn dataset_parameters_choose_the_graphs() {
     let server = people_server(&[]);
     assert_eq!(
-        put_turtle(&server, "http://example.org/graph/other", "<http://example.org/zed> <http://xmlns.com/foaf/0.1/name> \"Zed\" ."),
+        put_turtle(
+            &server,
+            "http://example.org/graph/other",
+            "<http://example.org/zed> <http://xmlns.com/foaf/0.1/name> \"Zed\" ."
+        ),
         201
     );
     let q = "SELECT ?name WHERE { ?p <http://xmlns.com/foaf/0.1/name> ?name } ORDER BY ?name";
@@ -148,7 +169,10 @@ fn dataset_parameters_choose_the_graphs() {
         names(&req.call().unwrap().into_json().unwrap())
     };
     assert_eq!(with_default(&["http://example.org/graph/other"]), ["Zed"]);
-    assert_eq!(with_default(&[PEOPLE, "http://example.org/graph/other"]).len(), 6);
+    assert_eq!(
+        with_default(&[PEOPLE, "http://example.org/graph/other"]).len(),
+        6
+    );
     // named-graph-uri restricts GRAPH ?g.
     let named: serde_json::Value = agent()
         .get(&server.url("/sparql"))
@@ -188,7 +212,10 @@ fn updates_direct_and_form_bump_the_generation() {
         agent()
             .post(&server.url("/sparql"))
             .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_form(&[("update", "DELETE WHERE { GRAPH ?g { <http://example.org/frank> ?p ?o } }")]),
+            .send_form(&[(
+                "update",
+                "DELETE WHERE { GRAPH ?g { <http://example.org/frank> ?p ?o } }",
+            )]),
     );
     assert_eq!(s, 204, "{body}");
     assert_eq!(server.state(), (count, generation + 2));
@@ -218,7 +245,10 @@ fn syntax_errors_give_400_with_line_and_column() {
     let err = assert_error(s, 400, &body, "sparql_syntax");
     assert_eq!(err["line"], 2, "{body}");
     assert!(err["column"].as_u64().unwrap() > 1, "{body}");
-    let (s, body) = update(&server, "INSERT DATA { <http://example.org/a> <http://example.org/b> }");
+    let (s, body) = update(
+        &server,
+        "INSERT DATA { <http://example.org/a> <http://example.org/b> }",
+    );
     let err = assert_error(s, 400, &body, "sparql_syntax");
     assert_eq!(err["line"], 1);
     assert_eq!(server.state(), before);
@@ -233,7 +263,12 @@ fn bad_requests_are_refused_and_change_nothing() {
     let (s, body, _) = outcome(agent().get(&url).call());
     assert_error(s, 400, &body, "missing_query");
     // Wrong and missing Content-Type.
-    let (s, body, _) = outcome(agent().post(&url).set("Content-Type", "text/plain").send_string("ASK {}"));
+    let (s, body, _) = outcome(
+        agent()
+            .post(&url)
+            .set("Content-Type", "text/plain")
+            .send_string("ASK {}"),
+    );
     assert_error(s, 415, &body, "unsupported_media_type");
     let (s, body, _) = outcome(agent().post(&url).send_bytes(b"ASK {}"));
     assert_error(s, 415, &body, "unsupported_media_type");
@@ -250,11 +285,17 @@ fn bad_requests_are_refused_and_change_nothing() {
             .post(&url)
             .set("Content-Type", "application/sparql-update")
             .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_bytes(b"INSERT DATA { <http://example.org/a> <http://example.org/b> \"\xc3\x28\" }"),
+            .send_bytes(
+                b"INSERT DATA { <http://example.org/a> <http://example.org/b> \"\xc3\x28\" }",
+            ),
     );
     assert_error(s, 400, &body, "invalid_utf8");
     // Both query and update in one form.
-    let (s, body, _) = outcome(agent().post(&url).send_form(&[("query", "ASK {}"), ("update", "CLEAR ALL")]));
+    let (s, body, _) = outcome(
+        agent()
+            .post(&url)
+            .send_form(&[("query", "ASK {}"), ("update", "CLEAR ALL")]),
+    );
     assert_error(s, 400, &body, "bad_request");
     // An update by GET is not an update.
     let (s, body, _) = outcome(agent().get(&url).query("update", "CLEAR ALL").call());
@@ -271,7 +312,12 @@ fn writes_need_the_token() {
     let before = server.state();
     let url = server.url("/sparql");
     let clear = "CLEAR ALL";
-    let (s, body, _) = outcome(agent().post(&url).set("Content-Type", "application/sparql-update").send_string(clear));
+    let (s, body, _) = outcome(
+        agent()
+            .post(&url)
+            .set("Content-Type", "application/sparql-update")
+            .send_string(clear),
+    );
     assert_error(s, 401, &body, "unauthorized");
     let (s, body, _) = outcome(
         agent()
@@ -289,7 +335,10 @@ fn writes_need_the_token() {
 #[test]
 fn without_a_token_writes_are_disabled_and_reads_work() {
     let tmp = tempfile::tempdir().unwrap();
-    graft_ok(tmp.path(), &["graph", "load", data("people.ttl").to_str().unwrap()]);
+    graft_ok(
+        tmp.path(),
+        &["graph", "load", data("people.ttl").to_str().unwrap()],
+    );
     let server = Server::start_in(tmp.path(), &[], None);
     let before = server.state();
     assert_eq!(before.0, 22);
@@ -301,7 +350,10 @@ fn without_a_token_writes_are_disabled_and_reads_work() {
 #[test]
 fn read_only_refuses_every_write() {
     let tmp = tempfile::tempdir().unwrap();
-    graft_ok(tmp.path(), &["graph", "load", data("people.ttl").to_str().unwrap()]);
+    graft_ok(
+        tmp.path(),
+        &["graph", "load", data("people.ttl").to_str().unwrap()],
+    );
     let server = Server::start_in(tmp.path(), &["--read-only"], Some(TOKEN));
     let before = server.state();
     let (s, body) = update(&server, "CLEAR ALL");
@@ -314,7 +366,14 @@ fn read_only_refuses_every_write() {
             .call(),
     );
     assert_error(s, 403, &body, "read_only");
-    assert_eq!(put_turtle(&server, PEOPLE, "<http://example.org/a> <http://example.org/b> <http://example.org/c> ."), 403);
+    assert_eq!(
+        put_turtle(
+            &server,
+            PEOPLE,
+            "<http://example.org/a> <http://example.org/b> <http://example.org/c> ."
+        ),
+        403
+    );
     assert_eq!(server.state(), before);
 }
 
@@ -324,7 +383,12 @@ fn a_query_that_runs_forever_is_cancelled_with_503() {
     // 22^5 ≈ 5 million combinations, each re-joined: far beyond 2 s, and no output until the end.
     let forever = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g1 { ?a ?b ?c } GRAPH ?g2 { ?d ?e ?f } GRAPH ?g3 { ?h ?i ?j } GRAPH ?g4 { ?k ?l ?m } GRAPH ?g5 { ?n1 ?o ?p } GRAPH ?g6 { ?q ?r ?s } }";
     let start = std::time::Instant::now();
-    let (s, body, _) = outcome(agent().get(&server.url("/sparql")).query("query", forever).call());
+    let (s, body, _) = outcome(
+        agent()
+            .get(&server.url("/sparql"))
+            .query("query", forever)
+            .call(),
+    );
     let elapsed = start.elapsed();
     assert_error(s, 503, &body, "timeout");
     assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
@@ -342,11 +406,17 @@ fn service_and_load_are_refused_unless_enabled() {
     let (s, body, _) = outcome(
         agent()
             .get(&server.url("/sparql"))
-            .query("query", "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }")
+            .query(
+                "query",
+                "SELECT * WHERE { SERVICE <http://127.0.0.1:9/sparql> { ?s ?p ?o } }",
+            )
             .call(),
     );
     assert_error(s, 403, &body, "forbidden");
-    let (s, body) = update(&server, "LOAD <http://127.0.0.1:9/data.ttl> INTO GRAPH <http://example.org/loaded>");
+    let (s, body) = update(
+        &server,
+        "LOAD <http://127.0.0.1:9/data.ttl> INTO GRAPH <http://example.org/loaded>",
+    );
     assert_error(s, 403, &body, "forbidden");
     assert_eq!(server.state(), before);
 }
@@ -366,7 +436,8 @@ fn bodies_over_the_limit_get_413_unread() {
     // A client announcing gigabytes is answered before it sends a byte of them.
     let addr = server.base.trim_start_matches("http://").to_owned();
     let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
     write!(
         tcp,
         "PUT /store?graph=http://example.org/huge HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/n-triples\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 5000000000\r\n\r\n"
@@ -383,13 +454,23 @@ fn bodies_over_the_limit_get_413_unread() {
 #[test]
 fn health_reports_generation_and_triples() {
     let server = Server::start(&[]);
-    let health: serde_json::Value = agent().get(&server.url("/health")).call().unwrap().into_json().unwrap();
+    let health: serde_json::Value = agent()
+        .get(&server.url("/health"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["generation"], 0);
     assert_eq!(health["triples"], 0);
     let ttl = std::fs::read_to_string(data("people.ttl")).unwrap();
     assert_eq!(put_turtle(&server, PEOPLE, &ttl), 201);
-    let health: serde_json::Value = agent().get(&server.url("/health")).call().unwrap().into_json().unwrap();
+    let health: serde_json::Value = agent()
+        .get(&server.url("/health"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
     assert_eq!(health["generation"], 1);
     assert_eq!(health["triples"], 22);
 }
@@ -409,5 +490,8 @@ fn cors_is_off_by_default_and_on_when_asked() {
         .set("Origin", "https://app.example")
         .call()
         .unwrap();
-    assert_eq!(response.header("Access-Control-Allow-Origin"), Some("https://app.example"));
+    assert_eq!(
+        response.header("Access-Control-Allow-Origin"),
+        Some("https://app.example")
+    );
 }

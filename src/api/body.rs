@@ -11,7 +11,11 @@ use futures_util::StreamExt;
 ///
 /// # Errors
 /// 413 `payload_too_large`; 400 `bad_payload` when the connection fails mid-body.
-pub async fn read(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read(
+    req: &HttpRequest,
+    mut payload: Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -59,7 +63,9 @@ pub fn media_type(req: &HttpRequest) -> Result<String, ApiError> {
         if let Some((k, v)) = p.split_once('=') {
             let v = v.trim().trim_matches('"');
             if k.trim().eq_ignore_ascii_case("charset") && !v.eq_ignore_ascii_case("utf-8") {
-                return Err(unsupported(&format!("charset {v} is not supported: send UTF-8")));
+                return Err(unsupported(&format!(
+                    "charset {v} is not supported: send UTF-8"
+                )));
             }
         }
     }
@@ -68,7 +74,11 @@ pub fn media_type(req: &HttpRequest) -> Result<String, ApiError> {
 
 /// 415 with `message`.
 pub fn unsupported(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        message,
+    )
 }
 
 /// The body as UTF-8 text.
@@ -79,7 +89,10 @@ pub fn utf8(body: &[u8]) -> Result<&str, ApiError> {
     std::str::from_utf8(body).map_err(|e| {
         ApiError::bad_request(
             "invalid_utf8",
-            format!("the request body is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),
+            format!(
+                "the request body is not valid UTF-8 (first bad byte at offset {})",
+                e.valid_up_to()
+            ),
         )
     })
 }
@@ -92,7 +105,11 @@ pub fn form_pairs(encoded: &[u8]) -> Vec<(String, String)> {
 
 /// All values of `key`.
 pub fn values(pairs: &[(String, String)], key: &str) -> Vec<String> {
-    pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// The single value of `key`.
@@ -104,6 +121,9 @@ pub fn single(pairs: &[(String, String)], key: &str) -> Result<Option<String>, A
     match found.len() {
         0 => Ok(None),
         1 => Ok(found.pop()),
-        _ => Err(ApiError::bad_request("bad_request", format!("parameter `{key}` given more than once"))),
+        _ => Err(ApiError::bad_request(
+            "bad_request",
+            format!("parameter `{key}` given more than once"),
+        )),
     }
 }

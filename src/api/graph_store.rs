@@ -6,7 +6,7 @@
 use super::{auth, body, negotiate, stream, ApiError, AppState};
 use crate::graph::format::RDF_FORMATS;
 use crate::graph::{parse_iri, GraphTarget, RdfFormat};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 /// What the query string addresses.
@@ -31,7 +31,9 @@ fn addressed(req: &HttpRequest) -> Result<Addressed, ApiError> {
 }
 
 fn accept(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok())
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// The RDF format of a request body from its `Content-Type`.
@@ -61,18 +63,26 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             if !state.store.graph_exists(&target)? {
                 return Err(crate::graph::GraphError::GraphNotFound(target.to_string()).into());
             }
-            stream::respond(format.media_type(), timeout, || {}, move |w| {
-                store.read_graph(&target, format, w)
-            })
+            stream::respond(
+                format.media_type(),
+                timeout,
+                || {},
+                move |w| store.read_graph(&target, format, w),
+            )
             .await
         }
         Addressed::Dataset => {
-            let quad_formats: Vec<RdfFormat> =
-                RDF_FORMATS.into_iter().filter(|f| f.supports_datasets()).collect();
+            let quad_formats: Vec<RdfFormat> = RDF_FORMATS
+                .into_iter()
+                .filter(|f| f.supports_datasets())
+                .collect();
             let format = negotiate::rdf_format(accept(&req), &quad_formats)?;
-            stream::respond(format.media_type(), timeout, || {}, move |w| {
-                store.dump_dataset(format, w)
-            })
+            stream::respond(
+                format.media_type(),
+                timeout,
+                || {},
+                move |w| store.dump_dataset(format, w),
+            )
             .await
         }
     }
@@ -86,13 +96,17 @@ pub async fn head(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             state.store.graph_exists(&target)?,
         ),
         Addressed::Dataset => {
-            let quad_formats: Vec<RdfFormat> =
-                RDF_FORMATS.into_iter().filter(|f| f.supports_datasets()).collect();
+            let quad_formats: Vec<RdfFormat> = RDF_FORMATS
+                .into_iter()
+                .filter(|f| f.supports_datasets())
+                .collect();
             (negotiate::rdf_format(accept(&req), &quad_formats)?, true)
         }
     };
     if exists {
-        Ok(HttpResponse::Ok().content_type(format.media_type()).finish())
+        Ok(HttpResponse::Ok()
+            .content_type(format.media_type())
+            .finish())
     } else {
         Ok(HttpResponse::NotFound().finish())
     }
@@ -137,9 +151,10 @@ pub async fn post(
     match addressed {
         Addressed::Graph(target) => {
             let base = base_iri(&req, &target);
-            let created = web::block(move || store.add_to_graph(&target, format, Some(&base), &bytes))
-                .await
-                .map_err(ApiError::internal)??;
+            let created =
+                web::block(move || store.add_to_graph(&target, format, Some(&base), &bytes))
+                    .await
+                    .map_err(ApiError::internal)??;
             Ok(created_or_no_content(created))
         }
         Addressed::Dataset if format.supports_datasets() => {
@@ -170,7 +185,10 @@ pub async fn post(
 }
 
 /// `DELETE /store?graph=IRI|default`: 204, or 404 for an absent graph.
-pub async fn delete(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     auth::authorize_write(&req, &state)?;
     let Addressed::Graph(target) = addressed(&req)? else {
         return Err(ApiError::bad_request(

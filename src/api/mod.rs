@@ -15,7 +15,7 @@ mod stream;
 pub use error::ApiError;
 
 use crate::graph::{GraphStore, SparqlOptions};
-use actix_web::dev::{Service, ServiceResponse};
+use actix_web::dev::Service;
 use actix_web::{web, App, HttpServer};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -149,7 +149,7 @@ pub async fn serve(
                 let path = req.path().to_owned();
                 let fut = srv.call(req);
                 async move {
-                    let res: Result<ServiceResponse, _> = fut.await;
+                    let res = fut.await;
                     let status = res.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
                     tracing::info!(%method, %path, status, elapsed_ms = start.elapsed().as_secs_f64() * 1e3, "request");
                     res

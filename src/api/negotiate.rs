@@ -51,7 +51,8 @@ fn pick<'a, T: Copy>(accept: Option<&str>, offers: &'a [(&'a str, T)]) -> Option
     };
     for range in parse_accept(accept) {
         for (media, value) in offers {
-            let (kind, subtype) = media.split_once('/').unwrap_or((media, ""));
+            let essence = media.split(';').next().unwrap_or_default().trim();
+            let (kind, subtype) = essence.split_once('/').unwrap_or((essence, ""));
             let kind_ok = range.kind == "*" || range.kind == kind;
             let subtype_ok = range.subtype == "*" || range.subtype == subtype;
             if kind_ok && subtype_ok {
@@ -66,7 +67,10 @@ fn not_acceptable(what: &str, offers: &[&str]) -> ApiError {
     ApiError::new(
         StatusCode::NOT_ACCEPTABLE,
         "not_acceptable",
-        format!("no acceptable format for {what}; available: {}", offers.join(", ")),
+        format!(
+            "no acceptable format for {what}; available: {}",
+            offers.join(", ")
+        ),
     )
 }
 
@@ -77,7 +81,10 @@ fn rdf_offers(formats: &[RdfFormat]) -> Vec<(&'static str, RdfFormat)> {
     if formats.contains(&RdfFormat::RdfXml) {
         offers.push(("application/xml", RdfFormat::RdfXml));
     }
-    if let Some(jsonld) = formats.iter().find(|f| matches!(f, RdfFormat::JsonLd { .. })) {
+    if let Some(jsonld) = formats
+        .iter()
+        .find(|f| matches!(f, RdfFormat::JsonLd { .. }))
+    {
         offers.push(("application/json", *jsonld));
     }
     offers
@@ -88,7 +95,10 @@ fn rdf_offers(formats: &[RdfFormat]) -> Vec<(&'static str, RdfFormat)> {
 ///
 /// # Errors
 /// 406 `not_acceptable` listing what is available.
-pub fn query_result_format(accept: Option<&str>, form: QueryForm) -> Result<ResultFormat, ApiError> {
+pub fn query_result_format(
+    accept: Option<&str>,
+    form: QueryForm,
+) -> Result<ResultFormat, ApiError> {
     let offers: Vec<(&str, ResultFormat)> = if form.returns_graph() {
         rdf_offers(&RDF_FORMATS)
             .into_iter()
@@ -99,7 +109,10 @@ pub fn query_result_format(accept: Option<&str>, form: QueryForm) -> Result<Resu
             .iter()
             .map(|f| (f.media_type(), ResultFormat::Results(*f)))
             .collect();
-        offers.push(("application/json", ResultFormat::Results(RESULTS_FORMATS[0])));
+        offers.push((
+            "application/json",
+            ResultFormat::Results(RESULTS_FORMATS[0]),
+        ));
         offers.push(("application/xml", ResultFormat::Results(RESULTS_FORMATS[1])));
         offers
     };
@@ -117,8 +130,12 @@ pub fn query_result_format(accept: Option<&str>, form: QueryForm) -> Result<Resu
 /// 406 `not_acceptable`.
 pub fn rdf_format(accept: Option<&str>, formats: &[RdfFormat]) -> Result<RdfFormat, ApiError> {
     let offers = rdf_offers(formats);
-    pick(accept, &offers)
-        .ok_or_else(|| not_acceptable("this graph", &offers.iter().map(|o| o.0).collect::<Vec<_>>()))
+    pick(accept, &offers).ok_or_else(|| {
+        not_acceptable(
+            "this graph",
+            &offers.iter().map(|o| o.0).collect::<Vec<_>>(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -130,12 +147,18 @@ mod tests {
     fn weights_wildcards_and_defaults() {
         let r = |a| query_result_format(a, QueryForm::Select).unwrap();
         assert_eq!(r(None), ResultFormat::Results(QueryResultsFormat::Json));
-        assert_eq!(r(Some("text/csv")), ResultFormat::Results(QueryResultsFormat::Csv));
+        assert_eq!(
+            r(Some("text/csv")),
+            ResultFormat::Results(QueryResultsFormat::Csv)
+        );
         assert_eq!(
             r(Some("text/csv;q=0.5, application/sparql-results+xml")),
             ResultFormat::Results(QueryResultsFormat::Xml)
         );
-        assert_eq!(r(Some("*/*")), ResultFormat::Results(QueryResultsFormat::Json));
+        assert_eq!(
+            r(Some("*/*")),
+            ResultFormat::Results(QueryResultsFormat::Json)
+        );
         assert_eq!(
             r(Some("text/*;q=0.9, application/json;q=0.1")),
             ResultFormat::Results(QueryResultsFormat::Csv)

@@ -3,10 +3,10 @@
 //! (direct `application/sparql-update` or form).
 
 use super::{auth, body, negotiate, stream, ApiError, AppState};
-use crate::graph::{QueryRequest, UpdateRequest};
+use crate::graph::{GraphError, QueryRequest, UpdateRequest, WriteCancellation};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use oxigraph::sparql::CancellationToken;
+use std::sync::Arc;
 
 /// `GET /sparql?query=...&default-graph-uri=...&named-graph-uri=...`
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -18,7 +18,10 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
                 "SPARQL updates must be sent with POST (SPARQL 1.1 Protocol, 2.2)",
             ));
         }
-        return Err(ApiError::bad_request("missing_query", "no `query` parameter: GET /sparql?query=..."));
+        return Err(ApiError::bad_request(
+            "missing_query",
+            "no `query` parameter: GET /sparql?query=...",
+        ));
     };
     run_query(&req, &state, query_request(query, &params)).await
 }
@@ -47,7 +50,10 @@ pub async fn post(
             let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
             body::utf8(&bytes)?;
             let form = body::form_pairs(&bytes);
-            match (body::single(&form, "query")?, body::single(&form, "update")?) {
+            match (
+                body::single(&form, "query")?,
+                body::single(&form, "update")?,
+            ) {
                 (Some(query), None) => run_query(&req, &state, query_request(query, &form)).await,
                 (None, Some(update)) => {
                     auth::authorize_write(&req, &state)?;
@@ -96,7 +102,10 @@ async fn run_query(
     let prepared = state
         .store
         .prepare_query(&request, &state.config.sparql_options())?;
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
     let format = negotiate::query_result_format(accept, prepared.form())?;
     let token = prepared.cancellation_token();
     let store = state.store.clone();
@@ -109,24 +118,39 @@ async fn run_query(
     .await
 }
 
-async fn run_update(state: &web::Data<AppState>, request: UpdateRequest) -> Result<HttpResponse, ApiError> {
+async fn run_update(
+    state: &web::Data<AppState>,
+    request: UpdateRequest,
+) -> Result<HttpResponse, ApiError> {
     let options = state.config.sparql_options();
-    let token = CancellationToken::new();
-    let watchdog = {
-        let token = token.clone();
-        let timeout = state.config.query_timeout;
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            token.cancel();
-        })
-    };
+    let timeout = state.config.query_timeout;
+    let cancellation = Arc::new(WriteCancellation::new());
     let store = state.store.clone();
-    // The true outcome is awaited (not raced against the clock): a client
-    // told 503 can rely on the update not having been committed.
-    let result = web::block(move || store.update(&request, &options, &token))
-        .await
-        .map_err(ApiError::internal)?;
-    watchdog.abort();
-    result?;
+    let worker = {
+        let cancellation = cancellation.clone();
+        web::block(move || store.update(&request, &options, &cancellation))
+    };
+    tokio::pin!(worker);
+    let result = tokio::select! {
+        r = &mut worker => r,
+        () = tokio::time::sleep(timeout) => {
+            cancellation.cancel();
+            tokio::select! {
+                r = &mut worker => r,
+                () = tokio::time::sleep(UPDATE_GRACE) => {
+                    if cancellation.abandon() {
+                        // Never committed: the worker drops its transaction when it notices.
+                        return Err(GraphError::Timeout(timeout).into());
+                    }
+                    // The commit had begun before the deadline passed: report its outcome.
+                    worker.await
+                }
+            }
+        }
+    };
+    result.map_err(ApiError::internal)??;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// How long a cancelled update may take to stop before the client is told 503.
+const UPDATE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);

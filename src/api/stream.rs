@@ -34,7 +34,10 @@ impl ChunkWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let data = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_BYTES)));
+        let data = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
         self.tx
             .blocking_send(Chunk::Data(data))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
@@ -72,7 +75,12 @@ pub async fn respond(
             tx,
             buf: Vec::with_capacity(CHUNK_BYTES),
         };
-        match produce(writer).and_then(|mut w| w.send().map_err(|e| GraphError::Io { path: None, source: e })) {
+        match produce(writer).and_then(|mut w| {
+            w.send().map_err(|e| GraphError::Io {
+                path: None,
+                source: e,
+            })
+        }) {
             Ok(()) => {}
             Err(e) => {
                 let _ = failed.blocking_send(Chunk::Failed(e));
@@ -109,8 +117,8 @@ pub async fn respond(
                     }
                 }
             });
-            let body = futures_util::stream::once(async move { Ok::<_, io::Error>(first) })
-                .chain(rest);
+            let body =
+                futures_util::stream::once(async move { Ok::<_, io::Error>(first) }).chain(rest);
             Ok(HttpResponse::build(StatusCode::OK)
                 .content_type(content_type)
                 .streaming(body))

@@ -129,8 +129,10 @@ fn load(store: &GraphStore, args: LoadArgs) -> CliResult {
     let mut failed = 0;
     for path in &args.files {
         let bar = ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {msg} {human_pos} quads ({per_sec}, {elapsed})")
-                .expect("static template"),
+            ProgressStyle::with_template(
+                "{spinner} {msg} {human_pos} quads ({per_sec}, {elapsed})",
+            )
+            .expect("static template"),
         );
         bar.set_message(path.display().to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -168,7 +170,10 @@ fn load(store: &GraphStore, args: LoadArgs) -> CliResult {
 }
 
 /// The text of a query or update: the argument, a file, or standard input.
-fn read_text(arg: Option<String>, file: Option<PathBuf>) -> Result<String, Box<dyn std::error::Error>> {
+fn read_text(
+    arg: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<String, Box<dyn std::error::Error>> {
     match (arg, file) {
         (Some(text), None) if text != "-" => Ok(text),
         (None, Some(path)) => std::fs::read_to_string(&path)
@@ -232,7 +237,7 @@ fn update(store: &GraphStore, args: UpdateArgs) -> CliResult {
             allow_federation: args.allow_federation,
             ..SparqlOptions::default()
         },
-        &oxigraph::sparql::CancellationToken::new(),
+        &crate::graph::WriteCancellation::new(),
     )?;
     eprintln!(
         "update done in {} ms, generation {}",
@@ -246,7 +251,8 @@ fn dump(store: &GraphStore, args: DumpArgs) -> CliResult {
     let format = crate::graph::format::rdf_format_arg(&args.format)?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
-            std::fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+            std::fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };
@@ -272,7 +278,11 @@ fn stats(store: &GraphStore, args: &StatsArgs) -> CliResult {
     }
     println!("{:>12}  graph", "triples");
     for g in &stats.graphs {
-        println!("{:>12}  {}", g.triples, g.graph.as_deref().unwrap_or("(default graph)"));
+        println!(
+            "{:>12}  {}",
+            g.triples,
+            g.graph.as_deref().unwrap_or("(default graph)")
+        );
     }
     println!("{:>12}  total quads", stats.quads);
     println!("generation: {}", stats.generation);

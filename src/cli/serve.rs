@@ -60,7 +60,9 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
                 .map_err(|e| format!("cannot read --auth-token-file {}: {e}", path.display()))?;
             Some(token.trim().to_owned())
         }
-        None => std::env::var("GRAFT_AUTH_TOKEN").ok().map(|t| t.trim().to_owned()),
+        None => std::env::var("GRAFT_AUTH_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_owned()),
     };
     if auth_token.as_deref() == Some("") {
         return Err("the auth token is empty".into());

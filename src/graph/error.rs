@@ -97,7 +97,10 @@ impl GraphError {
     }
 
     /// Builds an [`GraphError::RdfSyntax`] (or `Io`) from an oxigraph parse error.
-    pub(crate) fn from_rdf_parse(e: oxigraph::io::RdfParseError, source_name: Option<String>) -> Self {
+    pub(crate) fn from_rdf_parse(
+        e: oxigraph::io::RdfParseError,
+        source_name: Option<String>,
+    ) -> Self {
         match e {
             oxigraph::io::RdfParseError::Io(source) => {
                 // Parsers report invalid UTF-8 as an I/O error of kind InvalidData.
@@ -112,7 +115,7 @@ impl GraphError {
                 }
             }
             oxigraph::io::RdfParseError::Syntax(s) => Self::RdfSyntax {
-                message: s.message().to_owned(),
+                message: s.to_string(),
                 position: s.location().map(|l| TextPosition {
                     line: l.start.line + 1,
                     column: l.start.column + 1,
@@ -123,7 +126,10 @@ impl GraphError {
     }
 
     /// Builds an error from an oxigraph loader error.
-    pub(crate) fn from_loader(e: oxigraph::store::LoaderError, source_name: Option<String>) -> Self {
+    pub(crate) fn from_loader(
+        e: oxigraph::store::LoaderError,
+        source_name: Option<String>,
+    ) -> Self {
         match e {
             oxigraph::store::LoaderError::Parsing(p) => Self::from_rdf_parse(p, source_name),
             oxigraph::store::LoaderError::Storage(s) => Self::from(s),
@@ -131,7 +137,6 @@ impl GraphError {
                 iri,
                 message: error.to_string(),
             },
-            other => Self::Storage(other.to_string()),
         }
     }
 
@@ -150,7 +155,7 @@ fn parse_line_col(message: &str) -> Option<TextPosition> {
     let end = rest
         .find(|c: char| !(c.is_ascii_digit() || c == ':'))
         .unwrap_or(rest.len());
-    let (line, column) = rest[..end].split_once(':')?;
+    let (line, column) = rest[..end].trim_end_matches(':').split_once(':')?;
     Some(TextPosition {
         line: line.parse().ok()?,
         column: column.parse().ok()?,
@@ -171,7 +176,10 @@ mod tests {
     fn line_and_column_are_read_from_parser_messages() {
         assert_eq!(
             parse_line_col("error at 3:17: expected one of ..."),
-            Some(TextPosition { line: 3, column: 17 })
+            Some(TextPosition {
+                line: 3,
+                column: 17
+            })
         );
         assert_eq!(parse_line_col("no position here"), None);
     }

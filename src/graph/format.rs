@@ -45,7 +45,8 @@ pub fn rdf_format_from_name(name: &str) -> Option<RdfFormat> {
 /// `tsv`, `srj`, `srx`) or a media type.
 pub fn results_format_from_name(name: &str) -> Option<QueryResultsFormat> {
     let lower = name.trim().to_ascii_lowercase();
-    QueryResultsFormat::from_extension(&lower).or_else(|| QueryResultsFormat::from_media_type(&lower))
+    QueryResultsFormat::from_extension(&lower)
+        .or_else(|| QueryResultsFormat::from_media_type(&lower))
 }
 
 /// The RDF format of a file from its extension, looking through a trailing
@@ -113,8 +114,14 @@ mod tests {
         assert!(rdf_format_from_path(Path::new("noext")).is_err());
         assert_eq!(rdf_format_from_name("rdfxml"), Some(RdfFormat::RdfXml));
         assert_eq!(rdf_format_from_name("text/turtle"), Some(RdfFormat::Turtle));
-        assert!(matches!(rdf_format_from_name("jsonld"), Some(RdfFormat::JsonLd { .. })));
-        assert_eq!(results_format_from_name("tsv"), Some(QueryResultsFormat::Tsv));
+        assert!(matches!(
+            rdf_format_from_name("jsonld"),
+            Some(RdfFormat::JsonLd { .. })
+        ));
+        assert_eq!(
+            results_format_from_name("tsv"),
+            Some(QueryResultsFormat::Tsv)
+        );
         assert_eq!(
             results_format_from_name("application/sparql-results+json"),
             Some(QueryResultsFormat::Json)

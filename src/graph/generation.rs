@@ -81,6 +81,9 @@ mod tests {
         g.publish(7);
         assert_eq!(Generation::open(&path).unwrap().get(), 7);
         fs::write(&path, "seven").unwrap();
-        assert!(matches!(Generation::open(&path), Err(GraphError::Storage(_))));
+        assert!(matches!(
+            Generation::open(&path),
+            Err(GraphError::Storage(_))
+        ));
     }
 }

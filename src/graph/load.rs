@@ -65,7 +65,10 @@ impl GraphStore {
         };
         let file = File::open(path).map_err(|e| GraphError::io(Some(path.to_owned()), e))?;
         let reader: Box<dyn Read> = if gzip {
-            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)))
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+                1 << 20,
+                file,
+            )))
         } else {
             Box::new(BufReader::with_capacity(1 << 20, file))
         };

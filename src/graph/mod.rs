@@ -21,6 +21,7 @@ pub use generation::Generation;
 pub use load::{LoadOptions, LoadReport};
 pub use sparql::{
     PreparedQuery, QueryForm, QueryRequest, ResultFormat, SparqlOptions, UpdateRequest,
+    WriteCancellation,
 };
 pub use store::{GraphStats, GraphStore, GraphTarget, StoreStats};
 

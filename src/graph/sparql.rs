@@ -14,7 +14,56 @@ use oxigraph::sparql::{
 };
 use spargebra::{GraphUpdateOperation, SparqlParser};
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+
+/// Cancellation of a write (a SPARQL update) with a definite outcome.
+///
+/// Cancelling stops the update's evaluation at oxigraph's next check, which
+/// can come late for some plans (a hash join materialising a cross product
+/// does not read the store). [`WriteCancellation::abandon`] settles the
+/// outcome at once: either the commit had already begun (the update will
+/// land) or it never will.
+#[derive(Default)]
+pub struct WriteCancellation {
+    token: CancellationToken,
+    /// 0 = running, 1 = committing, 2 = abandoned.
+    state: AtomicU8,
+}
+
+impl WriteCancellation {
+    /// A fresh, running operation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the evaluation to stop (it may take a while to notice).
+    pub fn cancel(&self) {
+        self.token.cancel();
+    }
+
+    /// Cancels and forbids the commit. Returns `false` when the commit had
+    /// already begun: the write will then land, and the caller should wait for it.
+    pub fn abandon(&self) -> bool {
+        self.token.cancel();
+        match self
+            .state
+            .compare_exchange(0, 2, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(current) => current == 2,
+        }
+    }
+
+    /// Claims the right to commit; `false` once cancelled or abandoned.
+    fn begin_commit(&self) -> bool {
+        !self.token.is_cancelled()
+            && self
+                .state
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+}
 
 /// Options shared by queries and updates.
 #[derive(Debug, Clone, Default)]
@@ -128,7 +177,11 @@ impl PreparedQuery {
         let token = self.token.clone();
         let timeout = self.timeout;
         let eval_err = |e: QueryEvaluationError| query_error(e, &token, timeout);
-        let results = self.prepared.on_store(store.store()).execute().map_err(eval_err)?;
+        let results = self
+            .prepared
+            .on_store(store.store())
+            .execute()
+            .map_err(eval_err)?;
         let io = |e| GraphError::io(None, e);
         match (results, format) {
             (QueryResults::Boolean(value), ResultFormat::Results(f)) => {
@@ -141,20 +194,27 @@ impl PreparedQuery {
                     .serialize_solutions_to_writer(writer, solutions.variables().to_vec())
                     .map_err(io)?;
                 for solution in solutions {
-                    serializer.serialize(&solution.map_err(eval_err)?).map_err(io)?;
+                    serializer
+                        .serialize(&solution.map_err(eval_err)?)
+                        .map_err(io)?;
                 }
                 serializer.finish().map_err(io)
             }
             (QueryResults::Graph(triples), ResultFormat::Rdf(f)) => {
                 let mut serializer = RdfSerializer::from_format(f).for_writer(writer);
                 for triple in triples {
-                    serializer.serialize_triple(&triple.map_err(eval_err)?).map_err(io)?;
+                    serializer
+                        .serialize_triple(&triple.map_err(eval_err)?)
+                        .map_err(io)?;
                 }
                 serializer.finish().map_err(io)
             }
-            (QueryResults::Graph(_), ResultFormat::Results(f)) => Err(GraphError::UnsupportedFormat(
-                format!("{} cannot hold the RDF graph a CONSTRUCT or DESCRIBE returns", f.name()),
-            )),
+            (QueryResults::Graph(_), ResultFormat::Results(f)) => {
+                Err(GraphError::UnsupportedFormat(format!(
+                    "{} cannot hold the RDF graph a CONSTRUCT or DESCRIBE returns",
+                    f.name()
+                )))
+            }
             (_, ResultFormat::Rdf(f)) => Err(GraphError::UnsupportedFormat(format!(
                 "{} cannot hold SELECT or ASK results",
                 f.name()
@@ -203,10 +263,16 @@ impl GraphStore {
         // The protocol's dataset parameters override FROM / FROM NAMED (SPARQL 1.1 Protocol, 2.1.4).
         if !default_graphs.is_empty() || !named_graphs.is_empty() {
             dataset.set_default_graph(
-                default_graphs.into_iter().map(GraphName::NamedNode).collect(),
+                default_graphs
+                    .into_iter()
+                    .map(GraphName::NamedNode)
+                    .collect(),
             );
             dataset.set_available_named_graphs(
-                named_graphs.into_iter().map(NamedOrBlankNode::NamedNode).collect(),
+                named_graphs
+                    .into_iter()
+                    .map(NamedOrBlankNode::NamedNode)
+                    .collect(),
             );
         } else if options.union_default_graph && !has_from {
             dataset.set_default_graph_as_union();
@@ -220,7 +286,8 @@ impl GraphStore {
     }
 
     /// Parses and runs a SPARQL update as one committed write (it bumps the
-    /// generation). `token` cancels it from another thread.
+    /// generation). `cancellation` cancels it from another thread; a
+    /// cancelled update is never committed.
     ///
     /// # Errors
     /// [`GraphError::SparqlSyntax`]; [`GraphError::Forbidden`] for `LOAD` or
@@ -231,8 +298,9 @@ impl GraphStore {
         &self,
         request: &UpdateRequest,
         options: &SparqlOptions,
-        token: &CancellationToken,
+        cancellation: &WriteCancellation,
     ) -> Result<(), GraphError> {
+        let token = &cancellation.token;
         let mut parser = SparqlParser::new();
         if let Some(base) = &request.base_iri {
             parser = parser
@@ -258,18 +326,32 @@ impl GraphStore {
         if !using_default.is_empty() || !using_named.is_empty() {
             for dataset in prepared.using_datasets_mut() {
                 dataset.set_default_graph(
-                    using_default.iter().cloned().map(GraphName::NamedNode).collect(),
+                    using_default
+                        .iter()
+                        .cloned()
+                        .map(GraphName::NamedNode)
+                        .collect(),
                 );
                 dataset.set_available_named_graphs(
-                    using_named.iter().cloned().map(NamedOrBlankNode::NamedNode).collect(),
+                    using_named
+                        .iter()
+                        .cloned()
+                        .map(NamedOrBlankNode::NamedNode)
+                        .collect(),
                 );
             }
         }
         self.write(|store| {
+            let mut transaction = store.start_transaction()?;
             prepared
-                .on_store(store)
+                .on_transaction(&mut transaction)
                 .execute()
-                .map_err(|e| update_error(e, token, options.timeout))
+                .map_err(|e| update_error(e, token, options.timeout))?;
+            if !cancellation.begin_commit() {
+                // Dropping the transaction discards every change.
+                return Err(GraphError::Timeout(options.timeout.unwrap_or_default()));
+            }
+            Ok(transaction.commit()?)
         })
     }
 }
@@ -289,7 +371,11 @@ fn graph_names(iris: &[String]) -> Result<Vec<oxigraph::model::NamedNode>, Graph
 
 const FEDERATION_OFF: &str = "SPARQL SERVICE makes the server fetch a URL; federated query is disabled (start graft with --allow-federation to enable it)";
 
-fn query_error(e: QueryEvaluationError, token: &CancellationToken, timeout: Option<Duration>) -> GraphError {
+fn query_error(
+    e: QueryEvaluationError,
+    token: &CancellationToken,
+    timeout: Option<Duration>,
+) -> GraphError {
     if token.is_cancelled() || matches!(e, QueryEvaluationError::Cancelled) {
         return GraphError::Timeout(timeout.unwrap_or_default());
     }
@@ -300,12 +386,18 @@ fn query_error(e: QueryEvaluationError, token: &CancellationToken, timeout: Opti
     }
 }
 
-fn update_error(e: UpdateEvaluationError, token: &CancellationToken, timeout: Option<Duration>) -> GraphError {
+fn update_error(
+    e: UpdateEvaluationError,
+    token: &CancellationToken,
+    timeout: Option<Duration>,
+) -> GraphError {
     if token.is_cancelled() {
         return GraphError::Timeout(timeout.unwrap_or_default());
     }
     match e {
-        UpdateEvaluationError::UnsupportedService(_) => GraphError::Forbidden(FEDERATION_OFF.into()),
+        UpdateEvaluationError::UnsupportedService(_) => {
+            GraphError::Forbidden(FEDERATION_OFF.into())
+        }
         UpdateEvaluationError::Storage(s) => GraphError::from(s),
         other => GraphError::Evaluation(other.to_string()),
     }

@@ -1,7 +1,7 @@
 //! [`GraphStore`]: the oxigraph store, its data directory, the write lock and
 //! the generation counter; the Graph Store operations and statistics.
 
-use super::{GraphError, Generation};
+use super::{Generation, GraphError};
 use oxigraph::io::{RdfFormat, RdfParser, RdfSerializer};
 use oxigraph::model::{GraphName, GraphNameRef, NamedNode, NamedOrBlankNode};
 use oxigraph::store::{Store, Transaction};
@@ -110,7 +110,10 @@ impl GraphStore {
     /// Runs the write `f` under the write lock and bumps the generation when it
     /// succeeds (see [`Generation`] for the write-ahead rule). A failed write
     /// leaves both the store and the counter as they were.
-    pub fn write<T>(&self, f: impl FnOnce(&Store) -> Result<T, GraphError>) -> Result<T, GraphError> {
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, GraphError>,
+    ) -> Result<T, GraphError> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.generation.get();
         self.generation.persist(current + 1)?;
@@ -273,16 +276,14 @@ impl GraphStore {
     /// [`GraphError::GraphNotFound`] for an absent named graph (nothing changes,
     /// and the generation does not move).
     pub fn delete_graph(&self, target: &GraphTarget) -> Result<(), GraphError> {
-        if !self.graph_exists(target)? {
-            return Err(GraphError::GraphNotFound(target.to_string()));
-        }
         self.write(|store| {
             match target {
                 GraphTarget::Default => store.clear_graph(GraphNameRef::DefaultGraph)?,
                 GraphTarget::Named(n) => {
-                    if !store.remove_named_graph(n)? {
+                    if !store.contains_named_graph(n)? {
                         return Err(GraphError::GraphNotFound(target.to_string()));
                     }
+                    store.remove_named_graph(n)?;
                 }
             }
             Ok(())
@@ -295,10 +296,12 @@ impl GraphStore {
     pub fn stats(&self) -> Result<StoreStats, GraphError> {
         let mut graphs = vec![GraphStats {
             graph: None,
-            triples: count(
-                self.store
-                    .quads_for_pattern(None, None, None, Some(GraphNameRef::DefaultGraph)),
-            )?,
+            triples: count(self.store.quads_for_pattern(
+                None,
+                None,
+                None,
+                Some(GraphNameRef::DefaultGraph),
+            ))?,
         }];
         let mut names = self
             .store
@@ -306,10 +309,11 @@ impl GraphStore {
             .collect::<Result<Vec<NamedOrBlankNode>, _>>()?;
         names.sort_by_key(|n| n.to_string());
         for name in names {
-            let triples = count(
-                self.store
-                    .quads_for_pattern(None, None, None, Some(name.as_ref().into())),
-            )?;
+            let triples =
+                count(
+                    self.store
+                        .quads_for_pattern(None, None, None, Some(name.as_ref().into())),
+                )?;
             graphs.push(GraphStats {
                 graph: Some(match &name {
                     NamedOrBlankNode::NamedNode(n) => n.as_str().to_owned(),

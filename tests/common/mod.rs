@@ -112,13 +112,25 @@ impl Server {
 
     /// Count of quads in the whole store, through SPARQL.
     pub fn count(&self) -> u64 {
-        let body = query_json(self, "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }");
-        body["results"]["bindings"][0]["n"]["value"].as_str().unwrap().parse().unwrap()
+        let body = query_json(
+            self,
+            "SELECT (COUNT(*) AS ?n) WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }",
+        );
+        body["results"]["bindings"][0]["n"]["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     /// The generation counter, from /health.
     pub fn generation(&self) -> u64 {
-        let health: serde_json::Value = agent().get(&self.url("/health")).call().unwrap().into_json().unwrap();
+        let health: serde_json::Value = agent()
+            .get(&self.url("/health"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
         health["generation"].as_u64().unwrap()
     }
 
@@ -136,7 +148,9 @@ impl Drop for Server {
 }
 
 pub fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build()
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build()
 }
 
 /// The status and body of a response, whatever the status.
@@ -154,7 +168,8 @@ pub fn outcome(result: Result<ureq::Response, ureq::Error>) -> (u16, String, Opt
 /// Asserts a JSON error body of `kind` and returns it.
 pub fn assert_error(status: u16, expected: u16, body: &str, kind: &str) -> serde_json::Value {
     assert_eq!(status, expected, "body: {body}");
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {body}"));
     assert_eq!(v["kind"], kind, "body: {body}");
     assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
     v
@@ -199,5 +214,7 @@ pub fn put_turtle(server: &Server, graph: &str, turtle: &str) -> u16 {
 
 /// The test data folder.
 pub fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
