@@ -165,13 +165,10 @@ pub async fn post(
         }
         Addressed::Dataset => {
             // Graph Store Protocol 5.5: the server names the new graph.
-            let info = req.connection_info();
-            let iri = format!(
-                "{}://{}/store/graphs/{}",
-                info.scheme(),
-                info.host(),
-                new_graph_id()
-            );
+            let iri = {
+                let info = req.connection_info();
+                format!("{}://{}/store/graphs/{}", info.scheme(), info.host(), new_graph_id())
+            };
             let target = GraphTarget::Named(parse_iri(&iri)?);
             let base = iri.clone();
             web::block(move || store.add_to_graph(&target, format, Some(&base), &bytes))

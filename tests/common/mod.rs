@@ -106,8 +106,7 @@ impl Server {
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        status
+        self.child.wait().unwrap()
     }
 
     /// Count of quads in the whole store, through SPARQL.
