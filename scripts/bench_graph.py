@@ -198,6 +198,23 @@ class Endpoint:
             self.conn = None
 
 
+def delayed_acks():
+    """Linux's count of delayed ACKs sent (TcpExt DelayedACKs), or None. Read
+    around each timed request: a request that made it grow was held up by the
+    delayed-ACK timer (40 ms on Linux), the signature of Nagle's algorithm on
+    the server side of a response written in several pieces."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for head, vals in zip(lines[::2], lines[1::2]):
+        if head.startswith("TcpExt:"):
+            names, values = head.split(), vals.split()
+            if "DelayedACKs" in names:
+                return int(values[names.index("DelayedACKs")])
+    return None
+
+
 def rows_of(endpoint, name, status, body):
     if status != 200:
         raise BenchError(f"{endpoint.name}: query {name} answered {status}: {body[:500]!r}")
@@ -328,12 +345,17 @@ def query_step(args, graft, oxi, oxi_b):
                              f"oxigraph {info['oxigraph']['rows']}")
         expected = info["graft"]["rows"]
         samples = {ep.name: [] for ep in eps}
+        dacks = {ep.name: 0 for ep in eps}
         for i in range(args.n):
             if i > 0 and args.reconnect_every and i % args.reconnect_every == 0:
                 for ep in eps:
                     ep.connect()
             for ep in orders[i % len(orders)]:
+                d0 = delayed_acks()
                 t, status, _, resp = ep.query(text)
+                d1 = delayed_acks()
+                if d0 is not None and d1 is not None and d1 > d0:
+                    dacks[ep.name] += 1
                 rows = rows_of(ep, name, status, resp)
                 if rows != expected:
                     raise BenchError(f"query {name}: {ep.name} returned {rows} rows on run {i}, "
@@ -348,13 +370,14 @@ def query_step(args, graft, oxi, oxi_b):
             "graft_min": min(g), "oxigraph_min": min(o),
             "probe": (name, what, body) == PROBE,
             "headers_graft": info["graft"]["headers"], "headers_oxigraph": info["oxigraph"]["headers"],
+            "dack_graft": dacks["graft"], "dack_oxigraph": dacks["oxigraph"],
         }
         r["ratio"] = r["graft_median"] / r["oxigraph_median"]
         r["aa_ratio"] = statistics.median(samples["oxigraph-b"]) / r["oxigraph_median"] if oxi_b else None
         results.append(r)
         aa = f"  A/A {r['aa_ratio']:.3f}" if oxi_b else ""
         log(f"{name:18} rows {r['rows']:5}  graft {r['graft_median']:8.3f} ms  oxigraph {r['oxigraph_median']:8.3f} ms  "
-            f"ratio {r['ratio']:.3f}{aa}")
+            f"ratio {r['ratio']:.3f}{aa}  delayed-ACK stalls {r['dack_graft']}/{r['dack_oxigraph']}")
     return results
 
 
@@ -390,6 +413,13 @@ def tool_version(cmd):
         return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
     except OSError:
         return "unknown"
+
+
+def framing(headers):
+    h = {k.lower(): v for k, v in headers}
+    if "chunked" in h.get("transfer-encoding", ""):
+        return "chunked"
+    return "length" if "content-length" in h else "close"
 
 
 def fmt_ms(x):
@@ -436,8 +466,8 @@ def render(meta, loads, queries):
     out.append("### SPARQL query latency (ms, client-side)\n")
     aa_head, aa_rule = (" A/A |", "---:|") if meta["control"] else ("", "")
     out.append("| query | rows | bytes | graft median | oxigraph median | ratio graft/oxigraph | Δ median | "
-               f"graft p95 | oxigraph p95 | ≤ 1.10 |{aa_head}")
-    out.append(f"|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|{aa_rule}")
+               f"graft p95 | oxigraph p95 | ≤ 1.10 |{aa_head} delayed-ACK stalls graft / oxigraph | body framing graft / oxigraph |")
+    out.append(f"|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|{aa_rule}---:|---|")
     for q in queries:
         b = f"{q['bytes_graft']:,}" if q["bytes_graft"] == q["bytes_oxigraph"] else f"{q['bytes_graft']:,} / {q['bytes_oxigraph']:,}"
         name = f"*{q['name']}*" if q["probe"] else q["name"]
@@ -445,15 +475,22 @@ def render(meta, loads, queries):
         out.append(f"| {name} | {q['rows']:,} | {b} | {fmt_ms(q['graft_median'])} | {fmt_ms(q['oxigraph_median'])} | "
                    f"{q['ratio']:.3f} | {q['graft_median'] - q['oxigraph_median']:+.3f} | "
                    f"{fmt_ms(q['graft_p95'])} | {fmt_ms(q['oxigraph_p95'])} | {ok} |"
-                   + (f" {q['aa_ratio']:.3f} |" if meta["control"] else ""))
+                   + (f" {q['aa_ratio']:.3f} |" if meta["control"] else "")
+                   + f" {q['dack_graft']} / {q['dack_oxigraph']} |"
+                   + f" {framing(q['headers_graft'])} / {framing(q['headers_oxigraph'])} |")
     aa_gm = f" {geomean([q['aa_ratio'] for q in main]):.3f} |" if meta["control"] else ""
     out.append(f"| **geometric mean** (without the probe) | | | | | **{gm:.3f}** | | | | "
-               f"{'yes' if gm <= TARGET else '**no**'} |{aa_gm}")
+               f"{'yes' if gm <= TARGET else '**no**'} |{aa_gm} | |")
     out.append("")
     out.append(f"Target: graft's HTTP layer adds at most 10 % to oxigraph's own latency (ratio ≤ {TARGET:.2f}). "
                f"Met by {met} of {len(main)} queries; overall (geometric mean {gm:.3f}) "
                f"**{'met' if gm <= TARGET else 'not met'}**. "
-               f"The probe row (*{PROBE[0]}*) is not in the mean; it shows the fixed cost of one request on each server.\n")
+               f"The probe row (*{PROBE[0]}*) is not in the mean; it shows the fixed cost of one request on each server. "
+               f"*Delayed-ACK stalls*: timed requests (of N = {meta['n']}) during which the kernel's TcpExt DelayedACKs "
+               "counter grew, i.e. the response was held up by the client's 40 ms delayed-ACK timer "
+               "(Nagle's algorithm on a response written in several pieces). The counter is machine-wide, so it is only "
+               "telling for requests much shorter than 40 ms: during a longer query the server's own delayed ACK of the "
+               "request counts too.\n")
     if meta.get("notes"):
         out.append(meta["notes"].rstrip() + "\n")
 
@@ -490,13 +527,14 @@ def print_table(loads, queries):
     print()
     control = any(q["aa_ratio"] is not None for q in queries)
     print(f"{'query':18} {'rows':>6} {'graft med':>10} {'oxi med':>10} {'ratio':>7} {'delta':>8} "
-          f"{'graft p95':>10} {'oxi p95':>10}  <=1.10" + ("    A/A" if control else ""))
+          f"{'graft p95':>10} {'oxi p95':>10}  <=1.10" + ("    A/A" if control else "") + "  dACK g/o")
     main = [q for q in queries if not q["probe"]]
     for q in queries:
         ok = "-" if q["probe"] else ("yes" if q["ratio"] <= TARGET else "NO")
         aa = f" {q['aa_ratio']:>6.3f}" if control else ""
         print(f"{q['name']:18} {q['rows']:>6} {q['graft_median']:>10.3f} {q['oxigraph_median']:>10.3f} {q['ratio']:>7.3f} "
-              f"{q['graft_median'] - q['oxigraph_median']:>+8.3f} {q['graft_p95']:>10.3f} {q['oxigraph_p95']:>10.3f}  {ok:>6}{aa}")
+              f"{q['graft_median'] - q['oxigraph_median']:>+8.3f} {q['graft_p95']:>10.3f} {q['oxigraph_p95']:>10.3f}  {ok:>6}{aa}"
+              f"  {q['dack_graft']:>3}/{q['dack_oxigraph']}")
     gm = geomean([q["ratio"] for q in main])
     aa = f" {geomean([q['aa_ratio'] for q in main]):>6.3f}" if control else ""
     print(f"{'geometric mean':18} {'':>6} {'':>10} {'':>10} {gm:>7.3f} {'':>8} {'':>10} {'':>10}  "

@@ -5,9 +5,14 @@
 //!
 //! - [`graph`]: the persistent RDF store (oxigraph on RocksDB), loading, SPARQL
 //!   query and update, the generation counter. Knows nothing of HTTP.
+//! - [`link`]: entity linking: the label index over the graph, mention
+//!   detection (English and Chinese), candidate ranking, confidence, NIL.
+//! - [`knowledge`]: the facts of linked entities, ranked, bounded, in words.
 //! - [`api`]: the actix-web service: SPARQL 1.1 Protocol, Graph Store HTTP
 //!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
 //! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
 pub mod api;
 pub mod cli;
 pub mod graph;
+pub mod knowledge;
+pub mod link;

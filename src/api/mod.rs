@@ -1,5 +1,5 @@
 //! The HTTP layer (actix-web): SPARQL 1.1 Protocol at `/sparql`, Graph Store
-//! HTTP Protocol at `/store`, `/health`. Thin over [`crate::graph`]: it
+//! HTTP Protocol at `/store`, entity linking at `/v1/link`, `/health`. Thin over [`crate::graph`]: it
 //! parses requests, negotiates formats, checks auth and limits, and maps
 //! [`crate::graph::GraphError`] to statuses; it owns no graph logic.
 
@@ -8,6 +8,7 @@ mod body;
 mod error;
 mod graph_store;
 mod health;
+mod link;
 pub mod negotiate;
 mod sparql;
 mod stream;
@@ -15,6 +16,7 @@ mod stream;
 pub use error::ApiError;
 
 use crate::graph::{GraphStore, SparqlOptions};
+use crate::link::Linker;
 use actix_web::dev::Service;
 use actix_web::{web, App, HttpServer};
 use std::net::SocketAddr;
@@ -75,15 +77,17 @@ impl ServeConfig {
 /// Shared state of every request handler.
 pub struct AppState {
     pub store: Arc<GraphStore>,
+    pub linker: Arc<Linker>,
     pub config: ServeConfig,
     health: health::CountCache,
 }
 
 impl AppState {
     /// State over an open store.
-    pub fn new(store: Arc<GraphStore>, config: ServeConfig) -> Self {
+    pub fn new(store: Arc<GraphStore>, linker: Arc<Linker>, config: ServeConfig) -> Self {
         Self {
             store,
+            linker,
             config,
             health: health::CountCache::default(),
         }
@@ -105,7 +109,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(graph_store::post))
             .route(web::delete().to(graph_store::delete)),
     )
-    .route("/health", web::get().to(health::get));
+    .route("/health", web::get().to(health::get))
+    .route("/v1/link", web::post().to(link::post));
 }
 
 /// Binds, serves until SIGINT/SIGTERM, then drains requests and flushes the store.
@@ -117,10 +122,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// An I/O error when the address cannot be bound.
 pub async fn serve(
     store: Arc<GraphStore>,
+    linker: Arc<Linker>,
     config: ServeConfig,
     on_bound: impl FnOnce(&[SocketAddr]),
 ) -> std::io::Result<()> {
-    let state = web::Data::new(AppState::new(store.clone(), config.clone()));
+    let state = web::Data::new(AppState::new(store.clone(), linker, config.clone()));
     let cors_origins = config.cors_origins.clone();
     let mut server = HttpServer::new(move || {
         let cors = if cors_origins.is_empty() {

@@ -2,6 +2,7 @@
 //! subcommand parses its flags and calls the core; no logic of its own.
 
 mod graph;
+mod link;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -42,6 +43,8 @@ pub enum Command {
     /// Load, query, update, dump and inspect the store.
     #[command(subcommand)]
     Graph(graph::GraphCommand),
+    /// Link the entities a text mentions to graph nodes; print them and their facts as JSON.
+    Link(link::LinkArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Serve(args) => serve::run(&cli.data_dir, args),
         Command::Graph(cmd) => graph::run(&cli.data_dir, cmd),
+        Command::Link(args) => link::run(&cli.data_dir, args),
     };
     match result {
         Ok(()) => 0,

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
 
+    /// A JSON file overriding entity-linking settings (see docs/linking.md).
+    #[arg(long)]
+    pub link_config: Option<PathBuf>,
+
     /// HTTP worker threads (0 = one per CPU core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -78,12 +82,16 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         cors_origins: args.cors_origins,
         workers: args.workers,
     };
+    let link_config = super::link::load_config(args.link_config.as_deref())?;
     let store = Arc::new(GraphStore::open(data_dir)?);
+    let linker = Arc::new(super::link::build_linker(store.clone(), link_config)?);
+    let stats = linker.index()?.stats();
+    tracing::info!(labels = stats.labels, nodes = stats.nodes, build_ms = stats.build_ms, memory_bytes = stats.memory_bytes, "label index built");
     if config.auth_token.is_none() && !config.read_only {
         tracing::warn!("no auth token configured: writes over HTTP are refused (set GRAFT_AUTH_TOKEN or --auth-token-file)");
     }
     actix_web::rt::System::new().block_on(async move {
-        api::serve(store, config, |addrs| {
+        api::serve(store, linker, config, |addrs| {
             for addr in addrs {
                 tracing::info!("graft listening on http://{addr}");
             }

@@ -160,6 +160,19 @@ impl PreparedQuery {
         self.token.clone()
     }
 
+    /// Runs the query on `store` and returns oxigraph's results to iterate.
+    ///
+    /// # Errors
+    /// As [`PreparedQuery::execute_to`], before any result is read.
+    pub fn execute_raw(self, store: &GraphStore) -> Result<QueryResults<'static>, GraphError> {
+        let token = self.token.clone();
+        let timeout = self.timeout;
+        self.prepared
+            .on_store(store.store())
+            .execute()
+            .map_err(|e| query_error(e, &token, timeout))
+    }
+
     /// Runs the query on `store` and streams the results to `writer` in `format`.
     ///
     /// # Errors

@@ -1,0 +1,69 @@
+//! `POST /v1/link`: entity linking and the facts of the linked entities.
+
+use super::{body, ApiError, AppState};
+use crate::knowledge::{facts_for, Fact};
+use crate::link::{LinkError, LinkedEntity};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// The text to link (at most `max_text_chars` Unicode scalars, 100,000 by default).
+    pub text: String,
+    /// Language of the labels in the answer (`en`, `zh`...); guessed from the script when absent.
+    pub lang: Option<String>,
+    /// At most this many facts (default: the configured `max_facts_per_text`).
+    pub max_facts: Option<usize>,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+pub struct LinkResponse {
+    pub entities: Vec<LinkedEntity>,
+    pub facts: Vec<Fact>,
+    pub graph_generation: u64,
+}
+
+/// `POST /v1/link` with `{"text": "...", "lang": optional, "max_facts": optional}`.
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let media = body::media_type(&req)?;
+    if media != "application/json" {
+        return Err(body::unsupported(&format!("Content-Type {media}: send application/json")));
+    }
+    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+    body::utf8(&bytes)?;
+    let request: LinkRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))?;
+    let linker = state.linker.clone();
+    let answer = web::block(move || {
+        let linked = linker.link(&request.text, request.lang.as_deref())?;
+        let facts = facts_for(
+            linker.store(),
+            linker.config(),
+            &linked.entities,
+            &linked.lang,
+            request.max_facts,
+        )?;
+        Ok::<_, LinkError>(LinkResponse {
+            entities: linked.entities,
+            facts,
+            graph_generation: linked.graph_generation,
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        LinkError::TextTooLong { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "text_too_large", e.to_string())
+        }
+        LinkError::Graph(g) => g.into(),
+    })?;
+    Ok(HttpResponse::Ok().json(answer))
+}

@@ -1,0 +1,170 @@
+//! The knowledge part: which facts of the linked entities to use, and how to
+//! say them in words.
+//!
+//! For each entity, its facts are fetched with one SPARQL query over the
+//! configured predicates (`fact_predicates` of [`LinkConfig`]). Ranking rule:
+//! the configured predicate order first, then the entity's link confidence,
+//! then the object's prior (its degree: well-described objects first). At
+//! most `max_facts_per_entity` per entity and `max_facts_per_text` (or the
+//! request's `max_facts`) per text are kept. Labels of predicate and object
+//! are taken in the text's language when the graph has them, else English,
+//! else the IRI's local name. Knows nothing of HTTP.
+
+use crate::graph::{GraphError, GraphStore, QueryRequest, SparqlOptions};
+use crate::link::rank::display_label;
+use crate::link::{LinkConfig, LinkedEntity};
+use oxigraph::model::{NamedNodeRef, Term};
+use oxigraph::sparql::QueryResults;
+use std::collections::HashMap;
+
+const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
+
+/// One fact about a linked entity, with its verbalisation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Fact {
+    /// The entity's IRI.
+    pub subject: String,
+    /// The predicate's IRI.
+    pub predicate: String,
+    /// The object: an IRI, or a literal's value.
+    pub object: String,
+    /// "subject label — predicate label — object label", e.g.
+    /// "Tencent — industry — Internet services".
+    pub text: String,
+}
+
+struct Candidate {
+    fact: Fact,
+    predicate_rank: usize,
+    entity_score: f64,
+    object_prior: usize,
+    entity: usize,
+}
+
+/// Fetches and ranks the facts of `entities` (see the module docs).
+///
+/// # Errors
+/// [`GraphError`] when the store cannot be read.
+pub fn facts_for(
+    store: &GraphStore,
+    config: &LinkConfig,
+    entities: &[LinkedEntity],
+    lang: &str,
+    max_facts: Option<usize>,
+) -> Result<Vec<Fact>, GraphError> {
+    let per_text = max_facts.unwrap_or(config.max_facts_per_text);
+    if per_text == 0 || entities.is_empty() || config.fact_predicates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: String = config
+        .fact_predicates
+        .iter()
+        .filter(|p| NamedNodeRef::new(p.as_str()).is_ok())
+        .map(|p| format!("<{p}> "))
+        .collect();
+    let mut labels: HashMap<String, String> = HashMap::new();
+    let mut label_of = |iri: &str| -> Result<String, GraphError> {
+        if let Some(l) = labels.get(iri) {
+            return Ok(l.clone());
+        }
+        let label = match NamedNodeRef::new(iri) {
+            Ok(node) => display_label(store, config, node, lang)?,
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| builtin_label(iri, lang));
+        labels.insert(iri.to_owned(), label.clone());
+        Ok(label)
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut candidates = Vec::new();
+    for (e, entity) in entities.iter().enumerate() {
+        if !seen.insert(entity.iri.clone()) {
+            continue; // the same entity mentioned twice: its facts once
+        }
+        let query = format!(
+            "SELECT DISTINCT ?p ?o WHERE {{ VALUES ?p {{ {values}}} GRAPH ?g {{ <{}> ?p ?o }} }}",
+            entity.iri
+        );
+        let prepared = store.prepare_query(
+            &QueryRequest {
+                query,
+                ..QueryRequest::default()
+            },
+            &SparqlOptions::default(),
+        )?;
+        let QueryResults::Solutions(solutions) = prepared.execute_raw(store)? else {
+            continue;
+        };
+        for solution in solutions {
+            let solution = solution.map_err(|e| GraphError::Evaluation(e.to_string()))?;
+            let (Some(Term::NamedNode(p)), Some(o)) = (solution.get("p"), solution.get("o")) else {
+                continue;
+            };
+            if p.as_str() == RDF_TYPE
+                && matches!(o, Term::NamedNode(t) if config.generic_types.iter().any(|g| g == t.as_str()))
+            {
+                continue; // "X — type — Concept" tells the model nothing
+            }
+            let (object, object_label, object_prior) = match o {
+                Term::NamedNode(n) => (
+                    n.as_str().to_owned(),
+                    label_of(n.as_str())?,
+                    store
+                        .store()
+                        .quads_for_pattern(Some(n.as_ref().into()), None, None, None)
+                        .take(1000)
+                        .count(),
+                ),
+                Term::Literal(l) => (l.value().to_owned(), l.value().to_owned(), 0),
+                _ => continue,
+            };
+            let predicate_label = label_of(p.as_str())?;
+            candidates.push(Candidate {
+                fact: Fact {
+                    subject: entity.iri.clone(),
+                    predicate: p.as_str().to_owned(),
+                    object,
+                    text: format!("{} — {predicate_label} — {object_label}", entity.label),
+                },
+                predicate_rank: config
+                    .fact_predicates
+                    .iter()
+                    .position(|q| q == p.as_str())
+                    .unwrap_or(usize::MAX),
+                entity_score: entity.score,
+                object_prior,
+                entity: e,
+            });
+        }
+    }
+    candidates.sort_by(|a, b| {
+        a.predicate_rank
+            .cmp(&b.predicate_rank)
+            .then_with(|| b.entity_score.total_cmp(&a.entity_score))
+            .then_with(|| b.object_prior.cmp(&a.object_prior))
+            .then_with(|| a.fact.object.cmp(&b.fact.object))
+    });
+    let mut per_entity: HashMap<usize, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for c in candidates {
+        let n = per_entity.entry(c.entity).or_default();
+        if *n >= config.max_facts_per_entity {
+            continue;
+        }
+        *n += 1;
+        out.push(c.fact);
+        if out.len() >= per_text {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A label for a term the graph does not label: `rdf:type` in a few
+/// languages, else the IRI's local name.
+fn builtin_label(iri: &str, lang: &str) -> String {
+    if iri == RDF_TYPE {
+        return if lang.starts_with("zh") { "类型" } else { "type" }.to_owned();
+    }
+    iri.rsplit(['#', '/']).next().unwrap_or(iri).replace(['_', '-'], " ")
+}
