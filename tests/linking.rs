@@ -41,22 +41,40 @@ fn spans(linker: &Linker, text: &str) -> Vec<(usize, usize, String)> {
         .unwrap()
         .entities
         .into_iter()
-        .map(|e| (e.start, e.end, e.iri.trim_start_matches("http://example.org/").to_owned()))
+        .map(|e| {
+            (
+                e.start,
+                e.end,
+                e.iri.trim_start_matches("http://example.org/").to_owned(),
+            )
+        })
         .collect()
 }
 
 #[test]
 fn normalised_forms_meet_and_offsets_are_unicode_scalars() {
     let (_d, linker) = linker_over(GRAPH);
-    assert_eq!(spans(&linker, "DEUTSCHE  BANK fell"), [(0, 14, "bank".to_owned())]);
-    assert_eq!(spans(&linker, "ＤＥＵＴＳＣＨＥ　ＢＡＮＫ"), [(0, 13, "bank".to_owned())]);
+    assert_eq!(
+        spans(&linker, "DEUTSCHE  BANK fell"),
+        [(0, 14, "bank".to_owned())]
+    );
+    assert_eq!(
+        spans(&linker, "ＤＥＵＴＳＣＨＥ　ＢＡＮＫ"),
+        [(0, 13, "bank".to_owned())]
+    );
     // Emoji and CJK before the mention count one scalar each.
-    assert_eq!(spans(&linker, "😀😀 德意志银行和比亚迪"), [(3, 8, "bank".to_owned()), (9, 12, "byd".to_owned())]);
+    assert_eq!(
+        spans(&linker, "😀😀 德意志银行和比亚迪"),
+        [(3, 8, "bank".to_owned()), (9, 12, "byd".to_owned())]
+    );
     let linked = linker.link("😀 Deutsche Bank", None).unwrap();
     assert_eq!(linked.entities[0].mention, "Deutsche Bank");
     assert_eq!(linked.entities[0].label, "Deutsche Bank");
     assert_eq!(linked.lang, "en");
-    assert_eq!(linker.link("德意志银行", None).unwrap().entities[0].label, "德意志银行");
+    assert_eq!(
+        linker.link("德意志银行", None).unwrap().entities[0].label,
+        "德意志银行"
+    );
 }
 
 #[test]
@@ -67,14 +85,20 @@ fn word_boundaries_in_spaced_scripts_only() {
     assert_eq!(spans(&linker, "a pineapple."), [(2, 11, "pine".to_owned())]);
     assert!(spans(&linker, "Applesauce").is_empty());
     // Inside a run of Han characters a mention may start anywhere.
-    assert_eq!(spans(&linker, "我买了比亚迪汽车"), [(3, 6, "byd".to_owned())]);
+    assert_eq!(
+        spans(&linker, "我买了比亚迪汽车"),
+        [(3, 6, "byd".to_owned())]
+    );
 }
 
 #[test]
 fn short_hidden_one_letter_and_stop_word_labels() {
     let (_d, linker) = linker_over(GRAPH);
     // Short labels and tickers match only in the graph's case.
-    assert_eq!(spans(&linker, "AAPL rose in the US"), [(0, 4, "apple_inc".to_owned()), (17, 19, "us".to_owned())]);
+    assert_eq!(
+        spans(&linker, "AAPL rose in the US"),
+        [(0, 4, "apple_inc".to_owned()), (17, 19, "us".to_owned())]
+    );
     assert!(spans(&linker, "aapl rose, tell us").is_empty());
     // One-letter labels and stop-words never match.
     assert!(spans(&linker, "X marks the spot. The end.").is_empty());
@@ -85,7 +109,10 @@ fn empty_control_and_mixed_input() {
     let (_d, linker) = linker_over(GRAPH);
     assert!(spans(&linker, "").is_empty());
     assert!(spans(&linker, " \t\n ").is_empty());
-    assert_eq!(spans(&linker, "\u{0}\u{7}Deutsche\u{1b}Bank\u{0}"), [(2, 15, "bank".to_owned())]);
+    assert_eq!(
+        spans(&linker, "\u{0}\u{7}Deutsche\u{1b}Bank\u{0}"),
+        [(2, 15, "bank".to_owned())]
+    );
     assert!(spans(&linker, "🙂🙃🙂 ∑∫√ \u{202e}").is_empty());
 }
 
@@ -106,7 +133,11 @@ fn thousands_of_mentions_give_bounded_output_in_bounded_time() {
     let text = "Deutsche Bank and 比亚迪 and AAPL. ".repeat(3000);
     let start = Instant::now();
     let linked = linker.link(&text, None).unwrap();
-    assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(linked.entities.len(), linker.config().max_entities);
 }
 
@@ -114,17 +145,24 @@ fn thousands_of_mentions_give_bounded_output_in_bounded_time() {
 fn labels_of_one_character_and_ten_thousand_identical_labels() {
     let mut turtle = String::from("@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n");
     for i in 0..10_000 {
-        turtle.push_str(&format!("<http://example.org/n{i}> rdfs:label \"Springfield\"@en , \"s\"@en , \"中\"@zh .\n"));
+        turtle.push_str(&format!(
+            "<http://example.org/n{i}> rdfs:label \"Springfield\"@en , \"s\"@en , \"中\"@zh .\n"
+        ));
     }
     turtle.push_str("<http://example.org/unique> rdfs:label \"Shelbyville\"@en .\n");
     let (_d, linker) = linker_over(&turtle);
     let stats = linker.index().unwrap().stats();
     assert_eq!(stats.labels, 2, "one-character labels are not indexed");
     let start = Instant::now();
-    let linked = linker.link(&"Springfield s 中 Shelbyville ".repeat(200), None).unwrap();
+    let linked = linker
+        .link(&"Springfield s 中 Shelbyville ".repeat(200), None)
+        .unwrap();
     assert!(start.elapsed() < Duration::from_secs(10));
     // 10,000 nodes share "Springfield": too ambiguous, NIL; "Shelbyville" links.
-    assert!(linked.entities.iter().all(|e| e.iri == "http://example.org/unique"));
+    assert!(linked
+        .entities
+        .iter()
+        .all(|e| e.iri == "http://example.org/unique"));
     assert_eq!(linked.entities.len(), 200);
 }
 
@@ -142,7 +180,10 @@ fn the_index_follows_writes_to_the_store() {
             b"<http://example.org/cbk> <http://www.w3.org/2000/01/rdf-schema#label> \"Commerzbank\"@en .\n",
         )
         .unwrap();
-    assert_eq!(spans(&linker, "Commerzbank rose"), [(0, 11, "cbk".to_owned())]);
+    assert_eq!(
+        spans(&linker, "Commerzbank rose"),
+        [(0, 11, "cbk".to_owned())]
+    );
     assert_eq!(linker.link("x", None).unwrap().graph_generation, before + 1);
 }
 
@@ -158,9 +199,20 @@ ex:ford rdfs:label "Ford Motor"@en ; gv:industry ex:automotive .
 ex:puma rdfs:label "puma"@en ; gv:lexicalDomain ex:animal .
 "#;
     let (_d, linker) = linker_over(turtle);
-    let first = |text: &str| spans(&linker, text).into_iter().find(|s| s.0 == 0).map(|s| s.2);
-    assert_eq!(first("Jaguar and Ford Motor sales fell").as_deref(), Some("jaguar_car"));
-    assert_eq!(first("Jaguar and puma are big cats").as_deref(), Some("jaguar_cat"));
+    let first = |text: &str| {
+        spans(&linker, text)
+            .into_iter()
+            .find(|s| s.0 == 0)
+            .map(|s| s.2)
+    };
+    assert_eq!(
+        first("Jaguar and Ford Motor sales fell").as_deref(),
+        Some("jaguar_car")
+    );
+    assert_eq!(
+        first("Jaguar and puma are big cats").as_deref(),
+        Some("jaguar_cat")
+    );
     // Alone, the two senses tie: NIL.
     assert_eq!(first("Jaguar"), None);
 }

@@ -64,10 +64,22 @@ fn link_of(text: &str, mention: &str) -> Option<String> {
 fn companies_by_name_and_by_ticker() {
     let text = "Apple shares fell while Deutsche Bank rose; AAPL lost 2% and MSFT gained.";
     let got = links(text);
-    assert!(got.contains(&(0, 5, "company/US0378331005".into())), "{got:?}");
-    assert!(got.contains(&(24, 37, "company/DE0005140008".into())), "{got:?}");
-    assert!(got.contains(&(44, 48, "company/US0378331005".into())), "{got:?}");
-    assert!(got.contains(&(61, 65, "company/US5949181045".into())), "{got:?}");
+    assert!(
+        got.contains(&(0, 5, "company/US0378331005".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(24, 37, "company/DE0005140008".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(44, 48, "company/US0378331005".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(61, 65, "company/US5949181045".into())),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -75,7 +87,10 @@ fn chinese_names_of_csi_300_members_and_service_concepts() {
     let got = links("宁德时代股价上涨，贵州茅台下跌。");
     assert_eq!(
         got,
-        [(0, 4, "company/cn-300750".to_owned()), (9, 13, "company/cn-600519".to_owned())]
+        [
+            (0, 4, "company/cn-300750".to_owned()),
+            (9, 13, "company/cn-600519".to_owned())
+        ]
     );
     let got = links("我要退款，订单还没有发货");
     assert!(got.contains(&(2, 4, "cs/refund".into())), "{got:?}");
@@ -88,7 +103,10 @@ fn chinese_names_of_csi_300_members_and_service_concepts() {
 #[test]
 fn context_moves_the_choice_between_senses() {
     // "Apple" as written is the company's name; "apple" the fruit's (or NIL), never the company.
-    assert_eq!(link_of("Apple shares fell", "Apple").as_deref(), Some("company/US0378331005"));
+    assert_eq!(
+        link_of("Apple shares fell", "Apple").as_deref(),
+        Some("company/US0378331005")
+    );
     let apple = link_of("an apple a day keeps the doctor away", "apple");
     assert!(
         apple.is_none() || apple.as_deref() == Some("wordnet/synset/07739125-n"),
@@ -108,8 +126,17 @@ fn context_moves_the_choice_between_senses() {
 #[test]
 fn facts_are_ranked_bounded_and_put_into_words() {
     let linker = linker();
-    let linked = linker.link("Deutsche Bank and BMW reported results", None).unwrap();
-    let facts = facts_for(linker.store(), linker.config(), &linked.entities, &linked.lang, None).unwrap();
+    let linked = linker
+        .link("Deutsche Bank and BMW reported results", None)
+        .unwrap();
+    let facts = facts_for(
+        linker.store(),
+        linker.config(),
+        &linked.entities,
+        &linked.lang,
+        None,
+    )
+    .unwrap();
     assert!(!facts.is_empty());
     assert!(facts.len() <= linker.config().max_facts_per_text);
     for entity in &linked.entities {
@@ -117,15 +144,34 @@ fn facts_are_ranked_bounded_and_put_into_words() {
         assert!(n <= linker.config().max_facts_per_entity, "{n}");
     }
     assert!(
-        facts.iter().any(|f| f.text == "Deutsche Bank — industry — Financial services"),
+        facts
+            .iter()
+            .any(|f| f.text == "Deutsche Bank — industry — Financial services"),
         "{facts:#?}"
     );
     // Labels in the text's language: a Chinese text gets 中国 for the country.
     let linked = linker.link("宁德时代股价上涨", None).unwrap();
-    let facts = facts_for(linker.store(), linker.config(), &linked.entities, &linked.lang, None).unwrap();
-    assert!(facts.iter().any(|f| f.text == "宁德时代 — 国家 — 中国"), "{facts:#?}");
+    let facts = facts_for(
+        linker.store(),
+        linker.config(),
+        &linked.entities,
+        &linked.lang,
+        None,
+    )
+    .unwrap();
+    assert!(
+        facts.iter().any(|f| f.text == "宁德时代 — 国家 — 中国"),
+        "{facts:#?}"
+    );
     // max_facts bounds the total.
-    let two = facts_for(linker.store(), linker.config(), &linked.entities, &linked.lang, Some(2)).unwrap();
+    let two = facts_for(
+        linker.store(),
+        linker.config(),
+        &linked.entities,
+        &linked.lang,
+        Some(2),
+    )
+    .unwrap();
     assert_eq!(two.len(), 2);
 }
 

@@ -167,7 +167,12 @@ pub async fn post(
             // Graph Store Protocol 5.5: the server names the new graph.
             let iri = {
                 let info = req.connection_info();
-                format!("{}://{}/store/graphs/{}", info.scheme(), info.host(), new_graph_id())
+                format!(
+                    "{}://{}/store/graphs/{}",
+                    info.scheme(),
+                    info.host(),
+                    new_graph_id()
+                )
             };
             let target = GraphTarget::Named(parse_iri(&iri)?);
             let base = iri.clone();

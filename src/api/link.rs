@@ -35,7 +35,9 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     let media = body::media_type(&req)?;
     if media != "application/json" {
-        return Err(body::unsupported(&format!("Content-Type {media}: send application/json")));
+        return Err(body::unsupported(&format!(
+            "Content-Type {media}: send application/json"
+        )));
     }
     let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
     body::utf8(&bytes)?;
@@ -60,9 +62,11 @@ pub async fn post(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
-        LinkError::TextTooLong { .. } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "text_too_large", e.to_string())
-        }
+        LinkError::TextTooLong { .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text_too_large",
+            e.to_string(),
+        ),
         LinkError::Graph(g) => g.into(),
     })?;
     Ok(HttpResponse::Ok().json(answer))

@@ -41,10 +41,15 @@ pub fn load_config(path: Option<&Path>) -> Result<LinkConfig, String> {
 }
 
 /// Builds the linker with a progress line on stderr.
-pub fn build_linker(store: Arc<GraphStore>, config: LinkConfig) -> Result<Linker, crate::graph::GraphError> {
+pub fn build_linker(
+    store: Arc<GraphStore>,
+    config: LinkConfig,
+) -> Result<Linker, crate::graph::GraphError> {
     let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} label index: {human_pos} label triples ({elapsed})")
-            .expect("static template"),
+        ProgressStyle::with_template(
+            "{spinner} label index: {human_pos} label triples ({elapsed})",
+        )
+        .expect("static template"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let linker = Linker::new(store, config, &|n| bar.set_position(n));
@@ -68,20 +73,32 @@ pub fn run(data_dir: &Path, args: LinkArgs) -> CliResult {
     if args.index_stats {
         eprintln!("{}", serde_json::to_string(&linker.index()?.stats())?);
     }
-    let answer = |text: &str, lang: Option<&str>| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-        let linked = linker.link(text, lang.or(args.lang.as_deref()))?;
-        let facts = facts_for(linker.store(), linker.config(), &linked.entities, &linked.lang, args.max_facts)?;
-        Ok(serde_json::json!({
-            "entities": linked.entities,
-            "facts": facts,
-            "graph_generation": linked.graph_generation,
-        }))
-    };
+    let answer =
+        |text: &str, lang: Option<&str>| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+            let linked = linker.link(text, lang.or(args.lang.as_deref()))?;
+            let facts = facts_for(
+                linker.store(),
+                linker.config(),
+                &linked.entities,
+                &linked.lang,
+                args.max_facts,
+            )?;
+            Ok(serde_json::json!({
+                "entities": linked.entities,
+                "facts": facts,
+                "graph_generation": linked.graph_generation,
+            }))
+        };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match (&args.text, &args.input) {
-        (Some(text), _) => writeln!(out, "{}", serde_json::to_string_pretty(&answer(text, None)?)?)?,
+        (Some(text), _) => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&answer(text, None)?)?
+        )?,
         (None, Some(path)) => {
-            let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let file = std::fs::File::open(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
                 let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
                 if line.trim().is_empty() {

@@ -86,7 +86,13 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     let store = Arc::new(GraphStore::open(data_dir)?);
     let linker = Arc::new(super::link::build_linker(store.clone(), link_config)?);
     let stats = linker.index()?.stats();
-    tracing::info!(labels = stats.labels, nodes = stats.nodes, build_ms = stats.build_ms, memory_bytes = stats.memory_bytes, "label index built");
+    tracing::info!(
+        labels = stats.labels,
+        nodes = stats.nodes,
+        build_ms = stats.build_ms,
+        memory_bytes = stats.memory_bytes,
+        "label index built"
+    );
     if config.auth_token.is_none() && !config.read_only {
         tracing::warn!("no auth token configured: writes over HTTP are refused (set GRAFT_AUTH_TOKEN or --auth-token-file)");
     }

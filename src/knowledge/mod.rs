@@ -164,7 +164,15 @@ pub fn facts_for(
 /// languages, else the IRI's local name.
 fn builtin_label(iri: &str, lang: &str) -> String {
     if iri == RDF_TYPE {
-        return if lang.starts_with("zh") { "类型" } else { "type" }.to_owned();
+        return if lang.starts_with("zh") {
+            "类型"
+        } else {
+            "type"
+        }
+        .to_owned();
     }
-    iri.rsplit(['#', '/']).next().unwrap_or(iri).replace(['_', '-'], " ")
+    iri.rsplit(['#', '/'])
+        .next()
+        .unwrap_or(iri)
+        .replace(['_', '-'], " ")
 }

@@ -80,7 +80,10 @@ impl Default for LinkConfig {
                 label(format!("{RDFS}label"), LabelKind::Preferred),
                 label(format!("{SKOS}prefLabel"), LabelKind::Preferred),
                 label(format!("{SCHEMA}name"), LabelKind::Preferred),
-                label("http://xmlns.com/foaf/0.1/name".into(), LabelKind::Preferred),
+                label(
+                    "http://xmlns.com/foaf/0.1/name".into(),
+                    LabelKind::Preferred,
+                ),
                 label(format!("{SKOS}altLabel"), LabelKind::Alternative),
                 label(format!("{SCHEMA}alternateName"), LabelKind::Alternative),
                 label(format!("{SKOS}hiddenLabel"), LabelKind::Hidden),
@@ -159,7 +162,7 @@ const STOP_WORDS: &[&str] = &[
     "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would",
     "you", "your", "yours", "also", "may", "might", "must", "shall", "one", "two", "new", "said",
     "says", "like", "get", "got", "make", "made", "many", "much", "well", "way", "even", "back",
-    "的", "了", "是", "在", "和", "有", "我", "你", "他", "她", "它", "们", "这", "那", "就",
-    "也", "都", "而", "及", "与", "或", "一个", "没有", "我们", "你们", "他们", "这个", "那个",
-    "什么", "不是", "可以", "还是", "但是", "因为", "所以", "如果", "非常", "比较",
+    "的", "了", "是", "在", "和", "有", "我", "你", "他", "她", "它", "们", "这", "那", "就", "也",
+    "都", "而", "及", "与", "或", "一个", "没有", "我们", "你们", "他们", "这个", "那个", "什么",
+    "不是", "可以", "还是", "但是", "因为", "所以", "如果", "非常", "比较",
 ];

@@ -44,15 +44,17 @@ pub struct Mention {
 pub fn detect(index: &LabelIndex, text: &NormalizedText) -> Vec<Mention> {
     let hay = text.text.as_str();
     let mut found = Vec::new();
-    for m in index.automaton().find_overlapping_iter(hay).take(MAX_RAW_MATCHES) {
+    for m in index
+        .automaton()
+        .find_overlapping_iter(hay)
+        .take(MAX_RAW_MATCHES)
+    {
         let (s, e) = (m.start(), m.end());
         let first = hay[s..].chars().next();
         let last = hay[..e].chars().next_back();
         let before = hay[..s].chars().next_back();
         let after = hay[e..].chars().next();
-        let cut = |inner: Option<char>, outer: Option<char>| {
-            matches!((inner, outer), (Some(i), Some(o)) if is_word_char(i) && is_word_char(o))
-        };
+        let cut = |inner: Option<char>, outer: Option<char>| matches!((inner, outer), (Some(i), Some(o)) if is_word_char(i) && is_word_char(o));
         if cut(first, before) || cut(last, after) {
             continue;
         }
@@ -63,7 +65,10 @@ pub fn detect(index: &LabelIndex, text: &NormalizedText) -> Vec<Mention> {
         let short = label.chars().count() <= 3 && !label.chars().any(is_unspaced_script);
         let lower_case = original.chars().all(|c| !c.is_uppercase());
         let entries = index.entries(m.pattern().as_usize());
-        let dictionary_word = lower_case && entries.iter().any(|e| index.node(e.node).lexical && *e.exact == *exact_form);
+        let dictionary_word = lower_case
+            && entries
+                .iter()
+                .any(|e| index.node(e.node).lexical && *e.exact == *exact_form);
         let candidates: Vec<(usize, bool)> = entries
             .iter()
             .enumerate()

@@ -123,7 +123,10 @@ impl LabelIndex {
                 });
                 let list = &mut entries[pattern as usize];
                 let exact = nfkc(literal.value());
-                if !list.iter().any(|e| e.node == node && *e.exact == *exact && e.kind == predicate.kind) {
+                if !list
+                    .iter()
+                    .any(|e| e.node == node && *e.exact == *exact && e.kind == predicate.kind)
+                {
                     list.push(LabelEntry {
                         node,
                         kind: predicate.kind,
@@ -214,7 +217,10 @@ pub fn nfkc(text: &str) -> String {
     text.nfkc().collect()
 }
 
-fn excluded_nodes(store: &GraphStore, config: &LinkConfig) -> Result<HashSet<NamedNode>, GraphError> {
+fn excluded_nodes(
+    store: &GraphStore,
+    config: &LinkConfig,
+) -> Result<HashSet<NamedNode>, GraphError> {
     let mut out = HashSet::new();
     for ex in &config.exclude {
         let Ok(p) = NamedNodeRef::new(&ex.predicate) else {
@@ -225,7 +231,10 @@ fn excluded_nodes(store: &GraphStore, config: &LinkConfig) -> Result<HashSet<Nam
             Err(_) => vec![oxigraph::model::Literal::new_simple_literal(&ex.object).into()],
         };
         for o in &objects {
-            for quad in store.store().quads_for_pattern(None, Some(p), Some(o.as_ref()), None) {
+            for quad in store
+                .store()
+                .quads_for_pattern(None, Some(p), Some(o.as_ref()), None)
+            {
                 if let NamedOrBlankNode::NamedNode(s) = quad?.subject {
                     out.insert(s);
                 }

@@ -102,7 +102,11 @@ impl Linker {
             return Ok(current);
         }
         let fresh = Arc::new(LabelIndex::build(&self.store, &self.config, &|_| {})?);
-        tracing::info!(generation = fresh.generation(), build_ms = fresh.stats().build_ms, "label index rebuilt");
+        tracing::info!(
+            generation = fresh.generation(),
+            build_ms = fresh.stats().build_ms,
+            "label index rebuilt"
+        );
         self.index.store(fresh.clone());
         Ok(fresh)
     }

@@ -139,7 +139,7 @@ pub fn is_unspaced_script(c: char) -> bool {
         | 0x3400..=0x4DBF      // CJK Extension A
         | 0x4E00..=0x9FFF      // CJK Unified Ideographs
         | 0xF900..=0xFAFF      // CJK Compatibility Ideographs
-        | 0x20000..=0x2FA1F)   // CJK Extensions B–F, Compatibility Supplement
+        | 0x20000..=0x2FA1F) // CJK Extensions B–F, Compatibility Supplement
 }
 
 /// Whether `c` is part of a word in a spaced script (letters and digits

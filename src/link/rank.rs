@@ -166,7 +166,8 @@ pub fn rank(
             .map(|(i, p)| (i, *p))
             .unwrap_or((0, 0.0));
         let chars = m.end - m.start;
-        let long_or_multiword = m.text.trim().contains(' ') || m.text.chars().any(is_unspaced_script);
+        let long_or_multiword =
+            m.text.trim().contains(' ') || m.text.chars().any(is_unspaced_script);
         let q = 0.35
             + 0.35 * f32::from(u8::from(candidates.iter().any(|c| c.exact)))
             + 0.15 * f32::from(u8::from(long_or_multiword))
@@ -182,7 +183,8 @@ pub fn rank(
             mention: m.text.clone(),
             start: m.start,
             end: m.end,
-            label: display_label(store, config, iri.as_ref(), lang)?.unwrap_or_else(|| m.text.clone()),
+            label: display_label(store, config, iri.as_ref(), lang)?
+                .unwrap_or_else(|| m.text.clone()),
             iri: iri.into_string(),
             types: info.types.clone(),
             score: (f64::from(confidence) * 1000.0).round() / 1000.0,
@@ -279,9 +281,16 @@ pub fn display_label(
         .iter()
         .filter(|p| p.kind == LabelKind::Preferred)
     {
-        let Ok(p) = NamedNodeRef::new(&p.iri) else { continue };
-        for quad in store.store().quads_for_pattern(Some(node.into()), Some(p), None, None) {
-            let Term::Literal(l) = quad?.object else { continue };
+        let Ok(p) = NamedNodeRef::new(&p.iri) else {
+            continue;
+        };
+        for quad in store
+            .store()
+            .quads_for_pattern(Some(node.into()), Some(p), None, None)
+        {
+            let Term::Literal(l) = quad?.object else {
+                continue;
+            };
             let rank = match l.language() {
                 Some(t) if t == lang => 4,
                 Some(t) if t.starts_with(&format!("{lang}-")) => 3,

@@ -1,0 +1,149 @@
+//! `POST /v1/link` on a real `graft serve` over the committed
+//! customer-service graph: the answer's shape and offsets, labels in the
+//! text's language, and every bad input.
+
+mod common;
+use common::*;
+
+fn cs_server() -> Server {
+    let tmp = tempfile::tempdir().unwrap().keep();
+    let cs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");
+    graft_ok(
+        &tmp,
+        &[
+            "graph",
+            "load",
+            "--graph",
+            "https://w3id.org/graft/graph/customer-service",
+            cs.to_str().unwrap(),
+        ],
+    );
+    Server::start_in(&tmp, &[], Some(TOKEN))
+}
+
+fn post_link(server: &Server, body: &[u8], content_type: &str) -> (u16, String) {
+    let (s, b, _) = outcome(
+        agent()
+            .post(&server.url("/v1/link"))
+            .set("Content-Type", content_type)
+            .send_bytes(body),
+    );
+    (s, b)
+}
+
+fn link(server: &Server, json: serde_json::Value) -> serde_json::Value {
+    let (s, body) = post_link(server, json.to_string().as_bytes(), "application/json");
+    assert_eq!(s, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn links_english_and_chinese_with_facts() {
+    let server = cs_server();
+    let answer = link(
+        &server,
+        serde_json::json!({"text": "😀 My refund has not arrived and my order has not shipped."}),
+    );
+    let entities = answer["entities"].as_array().unwrap();
+    let refund = entities
+        .iter()
+        .find(|e| e["iri"] == "https://w3id.org/graft/cs/refund")
+        .expect("refund linked");
+    assert_eq!(
+        (refund["start"].as_u64(), refund["end"].as_u64()),
+        (Some(5), Some(11))
+    );
+    assert_eq!(refund["mention"], "refund");
+    assert_eq!(refund["label"], "refund");
+    assert!(refund["score"].as_f64().unwrap() >= 0.5 && refund["score"].as_f64().unwrap() <= 1.0);
+    assert!(refund["types"].as_array().is_some());
+    assert_eq!(answer["graph_generation"], 1);
+    let facts = answer["facts"].as_array().unwrap();
+    assert!(
+        facts.iter().any(|f| f["subject"] == refund["iri"]
+            && f["text"].as_str().unwrap().starts_with("refund — ")),
+        "{facts:?}"
+    );
+
+    let answer = link(
+        &server,
+        serde_json::json!({"text": "我要退款", "max_facts": 1}),
+    );
+    let e = &answer["entities"][0];
+    assert_eq!(
+        (e["start"].as_u64(), e["end"].as_u64(), e["label"].as_str()),
+        (Some(2), Some(4), Some("退款"))
+    );
+    assert_eq!(answer["facts"].as_array().unwrap().len(), 1);
+    // lang picks the label language.
+    let answer = link(
+        &server,
+        serde_json::json!({"text": "我要退款", "lang": "en"}),
+    );
+    assert_eq!(answer["entities"][0]["label"], "refund");
+}
+
+#[test]
+fn a_graph_write_is_seen_by_the_next_link() {
+    let server = cs_server();
+    assert!(
+        link(&server, serde_json::json!({"text": "Zorblax broke"}))["entities"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        put_turtle(
+            &server,
+            "http://example.org/new",
+            "<http://example.org/z> <http://www.w3.org/2000/01/rdf-schema#label> \"Zorblax\"@en ."
+        ),
+        201
+    );
+    let answer = link(&server, serde_json::json!({"text": "Zorblax broke"}));
+    assert_eq!(answer["entities"][0]["iri"], "http://example.org/z");
+    assert_eq!(answer["graph_generation"], 2);
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let server = cs_server();
+    for text in ["", "   \n\t "] {
+        let answer = link(&server, serde_json::json!({ "text": text }));
+        assert_eq!(answer["entities"], serde_json::json!([]));
+        assert_eq!(answer["facts"], serde_json::json!([]));
+    }
+    // A 10 MB text: over the documented 100,000-character bound.
+    let big = serde_json::json!({"text": "refund ".repeat(10 << 20 >> 3)}).to_string();
+    let (s, body) = post_link(&server, big.as_bytes(), "application/json");
+    assert_error(s, 413, &body, "text_too_large");
+    let (s, body) = post_link(&server, b"{\"text\": \"\xff\xfe\"}", "application/json");
+    assert_error(s, 400, &body, "invalid_utf8");
+    let (s, body) = post_link(&server, b"{\"text\": ", "application/json");
+    assert_error(s, 400, &body, "bad_json");
+    let (s, body) = post_link(&server, b"{\"text\": 42}", "application/json");
+    assert_error(s, 400, &body, "bad_json");
+    let (s, body) = post_link(&server, b"{}", "application/json");
+    assert_error(s, 400, &body, "bad_json");
+    let (s, body) = post_link(
+        &server,
+        b"{\"text\": \"x\", \"colour\": 1}",
+        "application/json",
+    );
+    assert_error(s, 400, &body, "bad_json");
+    let (s, body) = post_link(&server, b"{\"text\": \"refund\"}", "text/plain");
+    assert_error(s, 415, &body, "unsupported_media_type");
+    // Control characters, emoji, mixed scripts: fine.
+    let answer = link(
+        &server,
+        serde_json::json!({"text": "\u{0}退款\u{7} 🙂 refund \u{202e} Zahlung"}),
+    );
+    assert!(answer["entities"].as_array().unwrap().len() >= 2);
+    // Thousands of mentions: bounded output.
+    let answer = link(
+        &server,
+        serde_json::json!({"text": "refund order 退款 ".repeat(5000)}),
+    );
+    assert!(answer["entities"].as_array().unwrap().len() <= 256);
+    assert!(answer["facts"].as_array().unwrap().len() <= 20);
+}
