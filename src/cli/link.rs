@@ -30,9 +30,14 @@ pub struct LinkArgs {
     /// A JSON file overriding linking settings (label predicates, thresholds, fact predicates...).
     #[arg(long)]
     pub link_config: Option<PathBuf>,
-    /// Print the label index's size, build time and memory to stderr.
+    /// Print the label index's size, build time and memory to stderr (one JSON line).
     #[arg(long)]
     pub index_stats: bool,
+    /// With --input: print the linking throughput to stderr (one JSON line:
+    /// texts, bytes, link_ms, texts_per_s, mb_per_s), linking and fact
+    /// retrieval only (no index build, no output).
+    #[arg(long, requires = "input")]
+    pub timing: bool,
 }
 
 /// Reads `--link-config`, or the defaults.
@@ -99,6 +104,7 @@ pub fn run(data_dir: &Path, args: LinkArgs) -> CliResult {
         (None, Some(path)) => {
             let file = std::fs::File::open(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let (mut texts, mut bytes, mut busy) = (0u64, 0u64, Duration::ZERO);
             for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
                 let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
                 if line.trim().is_empty() {
@@ -106,12 +112,29 @@ pub fn run(data_dir: &Path, args: LinkArgs) -> CliResult {
                 }
                 let input: InputLine = serde_json::from_str(&line)
                     .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+                let start = std::time::Instant::now();
                 let mut value = answer(&input.text, input.lang.as_deref())
                     .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+                busy += start.elapsed();
+                texts += 1;
+                bytes += input.text.len() as u64;
                 if let Some(id) = input.id {
                     value["id"] = id;
                 }
                 writeln!(out, "{}", serde_json::to_string(&value)?)?;
+            }
+            if args.timing {
+                let secs = busy.as_secs_f64().max(1e-9);
+                eprintln!(
+                    "{}",
+                    serde_json::json!({
+                        "texts": texts,
+                        "bytes": bytes,
+                        "link_ms": busy.as_secs_f64() * 1e3,
+                        "texts_per_s": texts as f64 / secs,
+                        "mb_per_s": bytes as f64 / secs / 1e6,
+                    })
+                );
             }
         }
         (None, None) => return Err("give a TEXT or --input FILE".into()),
