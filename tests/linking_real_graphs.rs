@@ -131,6 +131,7 @@ fn facts_are_ranked_bounded_and_put_into_words() {
         .unwrap();
     let facts = facts_for(
         linker.store(),
+        &linker.index().unwrap(),
         linker.config(),
         &linked.entities,
         &linked.lang,
@@ -153,6 +154,7 @@ fn facts_are_ranked_bounded_and_put_into_words() {
     let linked = linker.link("宁德时代股价上涨", None).unwrap();
     let facts = facts_for(
         linker.store(),
+        &linker.index().unwrap(),
         linker.config(),
         &linked.entities,
         &linked.lang,
@@ -166,6 +168,7 @@ fn facts_are_ranked_bounded_and_put_into_words() {
     // max_facts bounds the total.
     let two = facts_for(
         linker.store(),
+        &linker.index().unwrap(),
         linker.config(),
         &linked.entities,
         &linked.lang,

@@ -48,6 +48,7 @@ pub async fn post(
         let linked = linker.link(&request.text, request.lang.as_deref())?;
         let facts = facts_for(
             linker.store(),
+            &*linker.index()?,
             linker.config(),
             &linked.entities,
             &linked.lang,

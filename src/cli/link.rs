@@ -83,6 +83,7 @@ pub fn run(data_dir: &Path, args: LinkArgs) -> CliResult {
             let linked = linker.link(text, lang.or(args.lang.as_deref()))?;
             let facts = facts_for(
                 linker.store(),
+                &*linker.index()?,
                 linker.config(),
                 &linked.entities,
                 &linked.lang,

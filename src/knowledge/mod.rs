@@ -12,7 +12,7 @@
 
 use crate::graph::{GraphError, GraphStore, QueryRequest, SparqlOptions};
 use crate::link::rank::display_label;
-use crate::link::{LinkConfig, LinkedEntity};
+use crate::link::{LabelIndex, LinkConfig, LinkedEntity};
 use oxigraph::model::{NamedNodeRef, Term};
 use oxigraph::sparql::QueryResults;
 use std::collections::HashMap;
@@ -37,16 +37,19 @@ struct Candidate {
     fact: Fact,
     predicate_rank: usize,
     entity_score: f64,
-    object_prior: usize,
+    object_prior: u32,
     entity: usize,
 }
 
-/// Fetches and ranks the facts of `entities` (see the module docs).
+/// Fetches and ranks the facts of `entities` (see the module docs). Labels
+/// and priors of labelled nodes come from `index`; the store is read for
+/// the facts themselves and for terms the index does not know.
 ///
 /// # Errors
 /// [`GraphError`] when the store cannot be read.
 pub fn facts_for(
     store: &GraphStore,
+    index: &LabelIndex,
     config: &LinkConfig,
     entities: &[LinkedEntity],
     lang: &str,
@@ -68,7 +71,10 @@ pub fn facts_for(
             return Ok(l.clone());
         }
         let label = match NamedNodeRef::new(iri) {
-            Ok(node) => display_label(store, config, node, lang)?,
+            Ok(node) => match index.node_id(node) {
+                Some(id) => index.name(id, lang).map(str::to_owned),
+                None => display_label(store, config, node, lang)?,
+            },
             Err(_) => None,
         }
         .unwrap_or_else(|| builtin_label(iri, lang));
@@ -109,11 +115,9 @@ pub fn facts_for(
                 Term::NamedNode(n) => (
                     n.as_str().to_owned(),
                     label_of(n.as_str())?,
-                    store
-                        .store()
-                        .quads_for_pattern(Some(n.as_ref().into()), None, None, None)
-                        .take(1000)
-                        .count(),
+                    index
+                        .node_id(n.as_ref())
+                        .map_or(0, |id| index.node(id).degree),
                 ),
                 Term::Literal(l) => (l.value().to_owned(), l.value().to_owned(), 0),
                 _ => continue,

@@ -26,13 +26,28 @@ pub struct LabelEntry {
     pub lang: Option<Box<str>>,
 }
 
-/// A node that has at least one label.
+/// A node that has at least one label, with what ranking needs to know of
+/// it (gathered at build time, so linking never reads the store).
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
     pub iri: NamedNode,
     /// Whether the node's labels come from a lexical graph (dictionary words).
     pub lexical: bool,
+    /// Triples with the node as subject, counted up to [`DEGREE_CAP`].
+    pub degree: u32,
+    /// The node's own key (see [`LabelIndex::key`]).
+    pub key: u32,
+    /// Keys of its `rdf:type` objects.
+    pub types: Vec<u32>,
+    /// Keys of the objects of its context predicates.
+    pub context: Vec<u32>,
+    /// Its preferred labels: (language tag, label as written).
+    pub names: Vec<(Option<Box<str>>, Box<str>)>,
 }
+
+/// Degrees are counted up to this many triples.
+pub const DEGREE_CAP: u32 = 1000;
+const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
 
 /// The label index over one generation of the store.
 pub struct LabelIndex {
@@ -43,6 +58,9 @@ pub struct LabelIndex {
     /// Nodes per pattern id.
     entries: Vec<Vec<LabelEntry>>,
     nodes: Vec<NodeInfo>,
+    node_ids: HashMap<NamedNode, u32>,
+    /// Interned IRIs of nodes, types and context objects.
+    keys: Vec<Box<str>>,
     build_ms: u64,
 }
 
@@ -112,9 +130,22 @@ impl LabelIndex {
                     nodes.push(NodeInfo {
                         iri: subject,
                         lexical: from_lexical,
+                        degree: 0,
+                        key: 0,
+                        types: Vec::new(),
+                        context: Vec::new(),
+                        names: Vec::new(),
                     });
                     (nodes.len() - 1) as u32
                 });
+                if predicate.kind == LabelKind::Preferred {
+                    let name: (Option<Box<str>>, Box<str>) =
+                        (literal.language().map(Into::into), literal.value().into());
+                    let names = &mut nodes[node as usize].names;
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
                 let normalized: Box<str> = normalized.into();
                 let pattern = *pattern_ids.entry(normalized.clone()).or_insert_with(|| {
                     labels.push(normalized);
@@ -137,6 +168,7 @@ impl LabelIndex {
             }
         }
         progress(read);
+        let keys = describe_nodes(store, config, &node_ids, &mut nodes)?;
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
             .kind(Some(AhoCorasickKind::ContiguousNFA))
@@ -148,6 +180,8 @@ impl LabelIndex {
             labels,
             entries,
             nodes,
+            node_ids,
+            keys,
             build_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
@@ -177,6 +211,32 @@ impl LabelIndex {
         &self.nodes[id as usize]
     }
 
+    /// The index of the labelled node `iri`, if it is one.
+    pub fn node_id(&self, iri: NamedNodeRef<'_>) -> Option<u32> {
+        self.node_ids.get(&iri.into_owned()).copied()
+    }
+
+    /// The IRI behind a key.
+    pub fn key(&self, id: u32) -> &str {
+        &self.keys[id as usize]
+    }
+
+    /// The node's preferred label in `lang`, else English, else untagged, else any.
+    pub fn name(&self, node: u32, lang: &str) -> Option<&str> {
+        let rank = |tag: &Option<Box<str>>| match tag.as_deref() {
+            Some(t) if t == lang => 4,
+            Some(t) if t.split('-').next() == Some(lang) => 3,
+            Some("en") => 2,
+            None => 1,
+            Some(_) => 0,
+        };
+        self.node(node)
+            .names
+            .iter()
+            .max_by_key(|(tag, _)| rank(tag))
+            .map(|(_, name)| &**name)
+    }
+
     /// Sizes, build time and memory.
     pub fn stats(&self) -> IndexStats {
         let entry_bytes: usize = self
@@ -194,8 +254,17 @@ impl LabelIndex {
         let node_bytes: usize = self
             .nodes
             .iter()
-            .map(|n| std::mem::size_of::<NodeInfo>() + n.iri.as_str().len())
+            .map(|n| {
+                std::mem::size_of::<NodeInfo>()
+                    + n.iri.as_str().len()
+                    + 4 * (n.types.capacity() + n.context.capacity())
+                    + n.names
+                        .iter()
+                        .map(|(t, l)| 40 + l.len() + t.as_ref().map_or(0, |t| t.len()))
+                        .sum::<usize>()
+            })
             .sum();
+        let key_bytes: usize = self.keys.iter().map(|k| k.len() + 16).sum();
         IndexStats {
             generation: self.generation,
             labels: self.labels.len(),
@@ -206,6 +275,7 @@ impl LabelIndex {
                 + entry_bytes
                 + label_bytes
                 + node_bytes
+                + key_bytes
                 + self.entries.capacity() * std::mem::size_of::<Vec<LabelEntry>>(),
         }
     }
@@ -242,4 +312,62 @@ fn excluded_nodes(
         }
     }
     Ok(out)
+}
+
+/// One pass over every triple whose subject is a labelled node: its degree,
+/// types and context objects, as interned keys. Returns the key table.
+fn describe_nodes(
+    store: &GraphStore,
+    config: &LinkConfig,
+    node_ids: &HashMap<NamedNode, u32>,
+    nodes: &mut [NodeInfo],
+) -> Result<Vec<Box<str>>, GraphError> {
+    let mut key_ids: HashMap<Box<str>, u32> = HashMap::new();
+    let mut keys: Vec<Box<str>> = Vec::new();
+    let mut intern = |iri: &str| -> u32 {
+        if let Some(id) = key_ids.get(iri) {
+            return *id;
+        }
+        keys.push(iri.into());
+        key_ids.insert(iri.into(), (keys.len() - 1) as u32);
+        (keys.len() - 1) as u32
+    };
+    for info in nodes.iter_mut() {
+        info.key = intern(info.iri.as_str());
+    }
+    let context: HashSet<&str> = config
+        .context_predicates
+        .iter()
+        .map(String::as_str)
+        .collect();
+    for quad in store.store().iter() {
+        let quad = quad?;
+        let NamedOrBlankNode::NamedNode(subject) = &quad.subject else {
+            continue;
+        };
+        let Some(&node) = node_ids.get(subject) else {
+            continue;
+        };
+        let info = &mut nodes[node as usize];
+        if info.degree >= DEGREE_CAP {
+            continue;
+        }
+        info.degree += 1;
+        let Term::NamedNode(object) = &quad.object else {
+            continue;
+        };
+        let predicate = quad.predicate.as_str();
+        if predicate == RDF_TYPE {
+            let key = intern(object.as_str());
+            if !info.types.contains(&key) {
+                info.types.push(key);
+            }
+        } else if context.contains(predicate) {
+            let key = intern(object.as_str());
+            if !info.context.contains(&key) {
+                info.context.push(key);
+            }
+        }
+    }
+    Ok(keys)
 }

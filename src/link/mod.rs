@@ -134,7 +134,7 @@ impl Linker {
         let mut mentions = detect::detect(&index, &normalized);
         // Bound the ranking work: beyond this many mentions the rest stay unlinked.
         mentions.truncate(self.config.max_entities.saturating_mul(4));
-        let entities = rank::rank(&self.store, &index, &self.config, &mentions, &lang)?;
+        let entities = rank::rank(&index, &self.config, &mentions, &lang);
         Ok(Linked {
             entities,
             lang,

@@ -39,9 +39,6 @@ use std::collections::{HashMap, HashSet};
 
 /// How many neighbouring mentions on each side count as context.
 const CONTEXT_WINDOW: usize = 16;
-/// Degrees are counted up to this many triples.
-const DEGREE_CAP: usize = 1000;
-const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
 
 /// A mention linked to a node.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -61,15 +58,6 @@ pub struct LinkedEntity {
     pub score: f64,
 }
 
-/// What ranking needs to know of one candidate node.
-struct NodeFacts {
-    degree: usize,
-    types: Vec<String>,
-    /// Context keys with their weights (neighbours via context predicates = 1.0, types = 0.5).
-    keys: HashMap<String, f32>,
-    lexical: bool,
-}
-
 struct Scored {
     node: u32,
     exact: bool,
@@ -78,23 +66,14 @@ struct Scored {
 }
 
 /// Ranks the candidates of each mention and keeps those above the threshold.
-///
-/// # Errors
-/// [`GraphError`] when the store cannot be read.
+/// Reads only the index: no store access.
 pub fn rank(
-    store: &GraphStore,
     index: &LabelIndex,
     config: &LinkConfig,
     mentions: &[Mention],
     lang: &str,
-) -> Result<Vec<LinkedEntity>, GraphError> {
-    let context: Vec<NamedNodeRef<'_>> = config
-        .context_predicates
-        .iter()
-        .filter_map(|p| NamedNodeRef::new(p).ok())
-        .collect();
+) -> Vec<LinkedEntity> {
     let generic: HashSet<&str> = config.generic_types.iter().map(String::as_str).collect();
-    let mut facts: HashMap<u32, NodeFacts> = HashMap::new();
     // Candidates per mention, one per node (its best label).
     let mut per_mention: Vec<Vec<Scored>> = Vec::with_capacity(mentions.len());
     for m in mentions {
@@ -122,10 +101,7 @@ pub fn rank(
         let mut scored: Vec<Scored> = by_node.into_values().collect();
         scored.sort_by_key(|s| s.node);
         for s in &mut scored {
-            if let std::collections::hash_map::Entry::Vacant(v) = facts.entry(s.node) {
-                v.insert(node_facts(store, index, s.node, &context, &generic)?);
-            }
-            s.prior = ((1.0 + facts[&s.node].degree as f32).ln() / 101f32.ln()).min(1.0);
+            s.prior = ((1.0 + index.node(s.node).degree as f32).ln() / 101f32.ln()).min(1.0);
         }
         per_mention.push(scored);
     }
@@ -151,7 +127,7 @@ pub fn rank(
                         if other.node == c.node {
                             continue;
                         }
-                        let sim = similarity(index, &facts, c.node, other.node);
+                        let sim = similarity(index, &generic, c.node, other.node);
                         agreement = agreement.max(p0[mj][k] * sim);
                     }
                 }
@@ -177,16 +153,20 @@ pub fn rank(
             continue;
         }
         let node = candidates[best].node;
-        let info = &facts[&node];
-        let iri = index.node(node).iri.clone();
+        let info = index.node(node);
         out.push(LinkedEntity {
             mention: m.text.clone(),
             start: m.start,
             end: m.end,
-            label: display_label(store, config, iri.as_ref(), lang)?
-                .unwrap_or_else(|| m.text.clone()),
-            iri: iri.into_string(),
-            types: info.types.clone(),
+            label: index
+                .name(node, lang)
+                .map_or_else(|| m.text.clone(), str::to_owned),
+            iri: info.iri.as_str().to_owned(),
+            types: info
+                .types
+                .iter()
+                .map(|&k| index.key(k).to_owned())
+                .collect(),
             score: (f64::from(confidence) * 1000.0).round() / 1000.0,
         });
     }
@@ -195,7 +175,7 @@ pub fn rank(
         out.truncate(config.max_entities);
         out.sort_by_key(|e| e.start);
     }
-    Ok(out)
+    out
 }
 
 fn softmax(scores: &[f32]) -> Vec<f32> {
@@ -205,64 +185,26 @@ fn softmax(scores: &[f32]) -> Vec<f32> {
     exp.iter().map(|e| e / sum).collect()
 }
 
-fn similarity(index: &LabelIndex, facts: &HashMap<u32, NodeFacts>, a: u32, b: u32) -> f32 {
-    let (fa, fb) = (&facts[&a], &facts[&b]);
-    let (ia, ib) = (index.node(a).iri.as_str(), index.node(b).iri.as_str());
-    if fa.keys.contains_key(ib) || fb.keys.contains_key(ia) {
+fn similarity(index: &LabelIndex, generic: &HashSet<&str>, a: u32, b: u32) -> f32 {
+    let (na, nb) = (index.node(a), index.node(b));
+    if na.context.contains(&nb.key) || nb.context.contains(&na.key) {
         return 1.0;
     }
-    let shared = fa
-        .keys
+    if na.context.iter().any(|k| nb.context.contains(k)) {
+        return 1.0;
+    }
+    if na
+        .types
         .iter()
-        .filter_map(|(k, w)| fb.keys.get(k).map(|w2| w.min(*w2)))
-        .fold(0f32, f32::max);
-    if shared > 0.0 {
-        shared
-    } else if fa.lexical == fb.lexical {
+        .any(|k| nb.types.contains(k) && !generic.contains(index.key(*k)))
+    {
+        return 0.5;
+    }
+    if na.lexical == nb.lexical {
         0.3
     } else {
         0.0
     }
-}
-
-fn node_facts(
-    store: &GraphStore,
-    index: &LabelIndex,
-    node: u32,
-    context: &[NamedNodeRef<'_>],
-    generic: &HashSet<&str>,
-) -> Result<NodeFacts, GraphError> {
-    let info = index.node(node);
-    let mut degree = 0;
-    let mut types = Vec::new();
-    let mut keys = HashMap::new();
-    for quad in store
-        .store()
-        .quads_for_pattern(Some(info.iri.as_ref().into()), None, None, None)
-        .take(DEGREE_CAP)
-    {
-        let quad = quad?;
-        degree += 1;
-        let Term::NamedNode(object) = quad.object else {
-            continue;
-        };
-        if quad.predicate.as_str() == RDF_TYPE {
-            if !types.contains(&object.as_str().to_owned()) {
-                types.push(object.as_str().to_owned());
-            }
-            if !generic.contains(object.as_str()) {
-                keys.entry(object.into_string()).or_insert(0.5);
-            }
-        } else if context.contains(&quad.predicate.as_ref()) {
-            keys.insert(object.into_string(), 1.0);
-        }
-    }
-    Ok(NodeFacts {
-        degree,
-        types,
-        keys,
-        lexical: info.lexical,
-    })
 }
 
 /// The node's preferred label in `lang`, else English, else any.
