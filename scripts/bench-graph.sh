@@ -39,5 +39,7 @@ if [ ! -x "$GRAFT" ]; then
   cargo build --release
 fi
 
-BENCH_COMMAND="scripts/bench-graph.sh${*:+ $*}" exec python3 scripts/bench_graph.py \
+CMD="scripts/bench-graph.sh${*:+ $*}"
+[ "$GRAFT" = target/release/graft ] || CMD="GRAFT=$GRAFT $CMD"
+BENCH_COMMAND=$CMD exec python3 scripts/bench_graph.py \
   --graft "$GRAFT" --oxigraph "$VENV/bin/oxigraph" --oxigraph-pin "$OXIGRAPH_VERSION" "$@"

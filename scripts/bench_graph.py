@@ -224,7 +224,7 @@ def rows_of(endpoint, name, status, body):
     return len(doc["results"]["bindings"])
 
 
-def wait_up(endpoint, proc, log_path, timeout=60):
+def wait_up(endpoint, proc, log_path, timeout=300):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -13,7 +13,9 @@
 //! 4. A mention written in lower case that is a word of a lexical graph (a
 //!    dictionary word: "apple", "shell") links only inside the lexical
 //!    graphs: a proper name written in lower case is rare.
-//! 5. Overlaps are resolved greedily: longer mentions first (in Unicode
+//! 5. A mention made only of digits ("17", "300750") matches only hidden
+//!    labels (tickers, codes), never a word for a number.
+//! 6. Overlaps are resolved greedily: longer mentions first (in Unicode
 //!    scalars), then the mention whose best candidate is a better label
 //!    (case-exact, preferred), then the earlier one.
 //!
@@ -65,6 +67,7 @@ pub fn detect(index: &LabelIndex, text: &NormalizedText) -> Vec<Mention> {
         let short = label.chars().count() <= 3 && !label.chars().any(is_unspaced_script);
         let lower_case = original.chars().all(|c| !c.is_uppercase());
         let entries = index.entries(m.pattern().as_usize());
+        let numeric = original.chars().all(|c| c.is_ascii_digit() || c.is_whitespace());
         let dictionary_word = lower_case
             && entries
                 .iter()
@@ -75,7 +78,7 @@ pub fn detect(index: &LabelIndex, text: &NormalizedText) -> Vec<Mention> {
             .filter_map(|(i, entry)| {
                 let exact = *entry.exact == *exact_form;
                 let needs_exact = short || entry.kind == LabelKind::Hidden;
-                if needs_exact && !exact {
+                if (needs_exact && !exact) || (numeric && entry.kind != LabelKind::Hidden) {
                     return None;
                 }
                 if dictionary_word && !index.node(entry.node).lexical {

@@ -3,8 +3,8 @@
 //! For a mention m with candidate nodes c (the nodes its label names):
 //!
 //! ```text
-//! s0(c) = 2·exact(c) + kind(c) + prior(c)
-//! s(c)  = s0(c) + 2·agreement(c)
+//! s0(c) = 2·exact(c) + kind(c) + prior(c) + name(m)·domain(c)
+//! s(c)  = s0(c) + 3·agreement(c)
 //! p(c)  = softmax over m's candidates of s(c)
 //! q(m)  = 0.35 + 0.35·exact(m) + 0.15·long_or_multiword(m) + 0.15·(m has ≥ 5 scalars)
 //! confidence = p(best) · q(m);  NIL when below `min_confidence`
@@ -13,6 +13,10 @@
 //! - `exact(c)` is 1 when the mention is written exactly as one of c's labels
 //!   (case kept): "Apple" is the company's label, "apple" the fruit's.
 //! - `kind(c)` is 1 for a preferred label, 0.85 for an alternative, 0.7 for a hidden one.
+//! - `name(m)·domain(c)` is 1 when the mention starts with a capital letter
+//!   (it looks like a name) and c is not from a lexical graph: named
+//!   entities are what domain graphs describe, while the lexical graph
+//!   describes words ("Germany" the country/DE node, not WordNet's synset).
 //! - `prior(c) = min(1, ln(1 + degree) / ln(101))`, degree = triples with c as
 //!   subject (counted up to 1,000): well-described nodes are likelier referents.
 //! - `agreement(c)` is how well c fits the other entities of the text: the
@@ -20,7 +24,7 @@
 //!   within `CONTEXT_WINDOW` mentions, where p0 is the softmax of s0 and
 //!   `sim` is 1 when c and c' are linked by a context predicate or share an
 //!   object of one (same industry, country, lexical domain, hypernym...), 0.5
-//!   when they share a non-generic type, 0.3 when both are lexical or both are not.
+//!   when they share a non-generic type, 0.1 when both are lexical or both are not.
 //! - `q(m)` says how much a mention looks like a name at all: written as the
 //!   graph writes it, several words (or Han/kana), not too short. Softmax
 //!   shares p among senses, so a polysemous dictionary word ("day": 10 senses)
@@ -105,10 +109,18 @@ pub fn rank(
         }
         per_mention.push(scored);
     }
-    let s0 = |s: &Scored| 2.0 * f32::from(u8::from(s.exact)) + s.kind + s.prior;
+    let looks_like_name: Vec<bool> = mentions
+        .iter()
+        .map(|m| m.text.chars().next().is_some_and(char::is_uppercase))
+        .collect();
+    let s0 = |mi: usize, s: &Scored| {
+        let domain = looks_like_name[mi] && !index.node(s.node).lexical;
+        2.0 * f32::from(u8::from(s.exact)) + s.kind + s.prior + f32::from(u8::from(domain))
+    };
     let p0: Vec<Vec<f32>> = per_mention
         .iter()
-        .map(|c| softmax(&c.iter().map(s0).collect::<Vec<_>>()))
+        .enumerate()
+        .map(|(mi, c)| softmax(&c.iter().map(|s| s0(mi, s)).collect::<Vec<_>>()))
         .collect();
     let mut out = Vec::new();
     for (mi, m) in mentions.iter().enumerate() {
@@ -131,7 +143,7 @@ pub fn rank(
                         agreement = agreement.max(p0[mj][k] * sim);
                     }
                 }
-                s0(c) + 2.0 * agreement
+                s0(mi, c) + 3.0 * agreement
             })
             .collect();
         let p = softmax(&scores);
@@ -201,7 +213,7 @@ fn similarity(index: &LabelIndex, generic: &HashSet<&str>, a: u32, b: u32) -> f3
         return 0.5;
     }
     if na.lexical == nb.lexical {
-        0.3
+        0.1
     } else {
         0.0
     }
