@@ -163,6 +163,16 @@ pub async fn serve(
             })
             .configure(configure)
     })
+    // Responses are written in pieces (head, body chunks); without
+    // TCP_NODELAY, Nagle's algorithm and the client's delayed ACK hold the
+    // last piece back by up to 40 ms.
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        }
+    })
     .shutdown_timeout(10)
     .bind(&config.bind)?;
     if config.workers > 0 {

@@ -3,7 +3,8 @@
 //!
 //! The status is decided by the first chunk: an error before any output
 //! becomes a proper JSON error (503 on timeout); once bytes flow, a later
-//! failure can only abort the chunked response. Memory stays bounded by the
+//! failure can only abort the chunked response. A result that fits in one
+//! chunk is sent whole, with a `Content-Length`. Memory stays bounded by the
 //! channel (a few chunks), whatever the size of the result.
 
 use super::ApiError;
@@ -108,6 +109,18 @@ pub async fn respond(
             Err(e.into())
         }
         Some(Chunk::Data(first)) => {
+            // A result that fits in one chunk goes out in one piece, with a Content-Length.
+            let second = match rx.recv().await {
+                None => {
+                    watchdog.abort();
+                    return Ok(HttpResponse::Ok().content_type(content_type).body(first));
+                }
+                Some(Chunk::Failed(e)) => {
+                    watchdog.abort();
+                    return Err(e.into());
+                }
+                Some(Chunk::Data(second)) => second,
+            };
             let rest = futures_util::stream::unfold(rx, |mut rx| async move {
                 match rx.recv().await? {
                     Chunk::Data(b) => Some((Ok::<_, io::Error>(b), rx)),
@@ -118,7 +131,7 @@ pub async fn respond(
                 }
             });
             let body =
-                futures_util::stream::once(async move { Ok::<_, io::Error>(first) }).chain(rest);
+                futures_util::stream::iter([Ok::<_, io::Error>(first), Ok(second)]).chain(rest);
             Ok(HttpResponse::build(StatusCode::OK)
                 .content_type(content_type)
                 .streaming(body))

@@ -67,7 +67,9 @@ pub fn detect(index: &LabelIndex, text: &NormalizedText) -> Vec<Mention> {
         let short = label.chars().count() <= 3 && !label.chars().any(is_unspaced_script);
         let lower_case = original.chars().all(|c| !c.is_uppercase());
         let entries = index.entries(m.pattern().as_usize());
-        let numeric = original.chars().all(|c| c.is_ascii_digit() || c.is_whitespace());
+        let numeric = original
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_whitespace());
         let dictionary_word = lower_case
             && entries
                 .iter()
