@@ -20,10 +20,13 @@ const CHUNK_BYTES: usize = 64 << 10;
 
 enum Chunk {
     Data(Bytes),
+    /// The last bytes: the receiver needs no further wake-up to learn the end.
+    Last(Bytes),
     Failed(GraphError),
 }
 
-/// A `Write` that sends 64 KiB chunks to the response; fails with
+/// A `Write` that sends 64 KiB chunks to the response (the rest at the
+/// end, marked last); fails with
 /// `BrokenPipe` once the client has gone, which stops the serializer.
 pub struct ChunkWriter {
     tx: mpsc::Sender<Chunk>,
@@ -32,15 +35,22 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     fn send(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
         let data = Bytes::from(std::mem::replace(
             &mut self.buf,
             Vec::with_capacity(CHUNK_BYTES),
         ));
+        self.deliver(Chunk::Data(data))
+    }
+
+    fn finish(self) -> io::Result<()> {
+        let Self { tx, buf } = self;
+        tx.blocking_send(Chunk::Last(Bytes::from(buf)))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+
+    fn deliver(&self, chunk: Chunk) -> io::Result<()> {
         self.tx
-            .blocking_send(Chunk::Data(data))
+            .blocking_send(chunk)
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
     }
 }
@@ -76,16 +86,12 @@ pub async fn respond(
             tx,
             buf: Vec::with_capacity(CHUNK_BYTES),
         };
-        match produce(writer).and_then(|mut w| {
-            w.send().map_err(|e| GraphError::Io {
-                path: None,
-                source: e,
-            })
-        }) {
-            Ok(()) => {}
-            Err(e) => {
-                let _ = failed.blocking_send(Chunk::Failed(e));
-            }
+        let result = produce(writer).and_then(|w| {
+            w.finish()
+                .map_err(|source| GraphError::Io { path: None, source })
+        });
+        if let Err(e) = result {
+            let _ = failed.blocking_send(Chunk::Failed(e));
         }
     });
     // The watchdog: cancels the operation at the deadline, even mid-stream.
@@ -99,44 +105,39 @@ pub async fn respond(
             return Err(GraphError::Timeout(timeout).into());
         }
     };
-    match first {
+    let first = match first {
         None => {
             watchdog.abort();
-            Ok(HttpResponse::Ok().content_type(content_type).finish())
+            return Err(ApiError::internal(
+                "the result writer stopped without a word",
+            ));
         }
         Some(Chunk::Failed(e)) => {
             watchdog.abort();
-            Err(e.into())
+            return Err(e.into());
         }
-        Some(Chunk::Data(first)) => {
-            // A result that fits in one chunk goes out in one piece, with a Content-Length.
-            let second = match rx.recv().await {
-                None => {
-                    watchdog.abort();
-                    return Ok(HttpResponse::Ok().content_type(content_type).body(first));
-                }
-                Some(Chunk::Failed(e)) => {
-                    watchdog.abort();
-                    return Err(e.into());
-                }
-                Some(Chunk::Data(second)) => second,
-            };
-            let rest = futures_util::stream::unfold(rx, |mut rx| async move {
-                match rx.recv().await? {
-                    Chunk::Data(b) => Some((Ok::<_, io::Error>(b), rx)),
-                    Chunk::Failed(e) => {
-                        tracing::warn!(error = %e, "response aborted mid-stream");
-                        Some((Err(io::Error::other(e.to_string())), rx))
-                    }
-                }
-            });
-            let body =
-                futures_util::stream::iter([Ok::<_, io::Error>(first), Ok(second)]).chain(rest);
-            Ok(HttpResponse::build(StatusCode::OK)
-                .content_type(content_type)
-                .streaming(body))
+        Some(Chunk::Last(all)) => {
+            // The whole result in one piece, with a Content-Length.
+            watchdog.abort();
+            return Ok(HttpResponse::Ok().content_type(content_type).body(all));
         }
-    }
+        Some(Chunk::Data(first)) => first,
+    };
+    let rest = futures_util::stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        match rx.recv().await? {
+            Chunk::Data(b) => Some((Ok::<_, io::Error>(b), Some(rx))),
+            Chunk::Last(b) => Some((Ok(b), None)),
+            Chunk::Failed(e) => {
+                tracing::warn!(error = %e, "response aborted mid-stream");
+                Some((Err(io::Error::other(e.to_string())), None))
+            }
+        }
+    });
+    let body = futures_util::stream::once(async move { Ok::<_, io::Error>(first) }).chain(rest);
+    Ok(HttpResponse::build(StatusCode::OK)
+        .content_type(content_type)
+        .streaming(body))
 }
 
 use futures_util::StreamExt;
