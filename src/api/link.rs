@@ -1,11 +1,11 @@
 //! `POST /v1/link`: entity linking and the facts of the linked entities.
 
 use super::{body, ApiError, AppState};
-use crate::knowledge::{facts_for, Fact};
-use crate::link::{LinkError, LinkedEntity};
+use crate::knowledge::link_text;
+use crate::link::LinkError;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// The request body.
 #[derive(Debug, Deserialize)]
@@ -17,14 +17,6 @@ pub struct LinkRequest {
     pub lang: Option<String>,
     /// At most this many facts (default: the configured `max_facts_per_text`).
     pub max_facts: Option<usize>,
-}
-
-/// The answer.
-#[derive(Debug, Serialize)]
-pub struct LinkResponse {
-    pub entities: Vec<LinkedEntity>,
-    pub facts: Vec<Fact>,
-    pub graph_generation: u64,
 }
 
 /// `POST /v1/link` with `{"text": "...", "lang": optional, "max_facts": optional}`.
@@ -45,20 +37,12 @@ pub async fn post(
         .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))?;
     let linker = state.linker.clone();
     let answer = web::block(move || {
-        let linked = linker.link(&request.text, request.lang.as_deref())?;
-        let facts = facts_for(
-            linker.store(),
-            &*linker.index()?,
-            linker.config(),
-            &linked.entities,
-            &linked.lang,
+        link_text(
+            &linker,
+            &request.text,
+            request.lang.as_deref(),
             request.max_facts,
-        )?;
-        Ok::<_, LinkError>(LinkResponse {
-            entities: linked.entities,
-            facts,
-            graph_generation: linked.graph_generation,
-        })
+        )
     })
     .await
     .map_err(ApiError::internal)?

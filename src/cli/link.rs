@@ -3,7 +3,7 @@
 
 use super::CliResult;
 use crate::graph::GraphStore;
-use crate::knowledge::facts_for;
+use crate::knowledge::link_text;
 use crate::link::{LinkConfig, Linker};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -80,20 +80,8 @@ pub fn run(data_dir: &Path, args: LinkArgs) -> CliResult {
     }
     let answer =
         |text: &str, lang: Option<&str>| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-            let linked = linker.link(text, lang.or(args.lang.as_deref()))?;
-            let facts = facts_for(
-                linker.store(),
-                &*linker.index()?,
-                linker.config(),
-                &linked.entities,
-                &linked.lang,
-                args.max_facts,
-            )?;
-            Ok(serde_json::json!({
-                "entities": linked.entities,
-                "facts": facts,
-                "graph_generation": linked.graph_generation,
-            }))
+            let answer = link_text(&linker, text, lang.or(args.lang.as_deref()), args.max_facts)?;
+            Ok(serde_json::to_value(answer)?)
         };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match (&args.text, &args.input) {

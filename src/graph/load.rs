@@ -89,7 +89,7 @@ impl GraphStore {
         let quads = parser.for_reader(reader).filter_map(|r| match r {
             Ok(q) => {
                 let n = read.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 100_000 == 0 {
+                if n.is_multiple_of(100_000) {
                     progress(n);
                 }
                 Some(Ok(q))

@@ -4,7 +4,7 @@
 use super::{Generation, GraphError};
 use oxigraph::io::{RdfFormat, RdfParser, RdfSerializer};
 use oxigraph::model::{GraphName, GraphNameRef, NamedNode, NamedOrBlankNode};
-use oxigraph::store::{Store, Transaction};
+use oxigraph::store::Store;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -210,17 +210,7 @@ impl GraphStore {
         base_iri: Option<&str>,
         body: &[u8],
     ) -> Result<bool, GraphError> {
-        let parser = graph_parser(target, format, base_iri)?;
-        self.write(|store| {
-            let existed = graph_exists_in(store, target)?;
-            let mut tx = store.start_transaction()?;
-            if existed {
-                tx.clear_graph(target.as_ref())?;
-            }
-            load_into(&mut tx, target, parser, body)?;
-            tx.commit()?;
-            Ok(!existed)
-        })
+        self.load_graph(target, format, base_iri, body, true)
     }
 
     /// Adds the triples of the RDF document `body` to `target` (Graph Store
@@ -235,11 +225,29 @@ impl GraphStore {
         base_iri: Option<&str>,
         body: &[u8],
     ) -> Result<bool, GraphError> {
+        self.load_graph(target, format, base_iri, body, false)
+    }
+
+    fn load_graph(
+        &self,
+        target: &GraphTarget,
+        format: RdfFormat,
+        base_iri: Option<&str>,
+        body: &[u8],
+        replace: bool,
+    ) -> Result<bool, GraphError> {
         let parser = graph_parser(target, format, base_iri)?;
         self.write(|store| {
             let existed = graph_exists_in(store, target)?;
             let mut tx = store.start_transaction()?;
-            load_into(&mut tx, target, parser, body)?;
+            if replace && existed {
+                tx.clear_graph(target.as_ref())?;
+            }
+            if let GraphTarget::Named(n) = target {
+                tx.insert_named_graph(n.as_ref());
+            }
+            tx.load_from_slice(parser, body)
+                .map_err(|e| GraphError::from_loader(e, None))?;
             tx.commit()?;
             Ok(!existed)
         })
@@ -365,19 +373,6 @@ fn graph_parser(
             .map_err(|e| invalid_iri(base, e))?;
     }
     Ok(parser)
-}
-
-fn load_into(
-    tx: &mut Transaction<'_>,
-    target: &GraphTarget,
-    parser: RdfParser,
-    body: &[u8],
-) -> Result<(), GraphError> {
-    if let GraphTarget::Named(n) = target {
-        tx.insert_named_graph(n.as_ref());
-    }
-    tx.load_from_slice(parser, body)
-        .map_err(|e| GraphError::from_loader(e, None))
 }
 
 pub(crate) fn invalid_iri(iri: &str, e: impl std::fmt::Display) -> GraphError {

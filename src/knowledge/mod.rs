@@ -12,7 +12,7 @@
 
 use crate::graph::{GraphError, GraphStore, QueryRequest, SparqlOptions};
 use crate::link::rank::display_label;
-use crate::link::{LabelIndex, LinkConfig, LinkedEntity};
+use crate::link::{LabelIndex, LinkConfig, LinkError, LinkedEntity, Linker};
 use oxigraph::model::{NamedNodeRef, Term};
 use oxigraph::sparql::QueryResults;
 use std::collections::HashMap;
@@ -31,6 +31,42 @@ pub struct Fact {
     /// "subject label — predicate label — object label", e.g.
     /// "Tencent — industry — Internet services".
     pub text: String,
+}
+
+/// The entities of a text and their facts: what `graft link` prints and
+/// `POST /v1/link` answers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LinkAnswer {
+    pub entities: Vec<LinkedEntity>,
+    pub facts: Vec<Fact>,
+    /// The store generation the label index was built from.
+    pub graph_generation: u64,
+}
+
+/// Links `text` and fetches the facts of its entities (at most `max_facts`).
+///
+/// # Errors
+/// As [`Linker::link`] and [`facts_for`].
+pub fn link_text(
+    linker: &Linker,
+    text: &str,
+    lang: Option<&str>,
+    max_facts: Option<usize>,
+) -> Result<LinkAnswer, LinkError> {
+    let linked = linker.link(text, lang)?;
+    let facts = facts_for(
+        linker.store(),
+        &*linker.index()?,
+        linker.config(),
+        &linked.entities,
+        &linked.lang,
+        max_facts,
+    )?;
+    Ok(LinkAnswer {
+        entities: linked.entities,
+        facts,
+        graph_generation: linked.graph_generation,
+    })
 }
 
 struct Candidate {

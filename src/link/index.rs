@@ -110,7 +110,7 @@ impl LabelIndex {
             for quad in store.store().quads_for_pattern(None, Some(p), None, None) {
                 let quad = quad?;
                 read += 1;
-                if read % 100_000 == 0 {
+                if read.is_multiple_of(100_000) {
                     progress(read);
                 }
                 let (NamedOrBlankNode::NamedNode(subject), Term::Literal(literal)) =
