@@ -397,3 +397,45 @@ fn sigterm_flushes_and_a_restart_keeps_everything() {
     let server = Server::start_in(tmp.path(), &[], Some(TOKEN));
     assert_eq!(server.state(), before);
 }
+
+#[test]
+fn a_server_killed_mid_put_keeps_committed_data_and_no_half_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start_in(tmp.path(), &[], Some(TOKEN));
+    assert_eq!(put_turtle(&server, G, DOC), 201);
+    let before = server.state();
+    let n = 400_000;
+    let mut body = String::with_capacity(n * 80);
+    for i in 0..n {
+        body.push_str(&format!(
+            "<http://example.org/s{i}> <http://example.org/p> \"value {i}\" .\n"
+        ));
+    }
+    let url = server.url("/store");
+    let put = std::thread::spawn(move || {
+        agent()
+            .put(&url)
+            .query("graph", "http://example.org/graph/big")
+            .set("Content-Type", "application/n-triples")
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(&body)
+            .map(|r| r.status())
+            .ok()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL: no flush, no graceful anything
+    server.child.wait().unwrap();
+    let finished = put.join().unwrap();
+    drop(server);
+    let server = Server::start_in(tmp.path(), &[], Some(TOKEN));
+    let (count, _) = server.state();
+    if finished == Some(201) {
+        assert_eq!(count, before.0 + n as u64, "an acknowledged PUT is durable");
+    } else {
+        assert_eq!(
+            count, before.0,
+            "a PUT cut off by the kill leaves nothing behind"
+        );
+    }
+}
