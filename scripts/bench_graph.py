@@ -239,6 +239,53 @@ def wait_up(endpoint, proc, log_path, timeout=300):
     raise BenchError(f"{endpoint.name} did not answer on port {endpoint.port} within {timeout} s")
 
 
+def graft_background_ready(endpoint, proc, timeout=600):
+    """Waits while graft's /health says its label index is still `building`
+    (it is built in the background after the server starts answering)."""
+    deadline = time.monotonic() + timeout
+    conn = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=30)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise BenchError(f"graft exited ({proc.returncode}) while building its label index")
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            body = resp.read()
+            try:
+                state = json.loads(body).get("label_index")
+            except ValueError:
+                state = None
+            if state != "building":
+                return state
+            time.sleep(1)
+    finally:
+        conn.close()
+    raise BenchError(f"graft's label index still building after {timeout} s")
+
+
+def settle(procs, window=1.0, idle=0.05, timeout=300):
+    """Waits until every server process uses less than `idle` of a CPU over
+    `window` seconds: no startup work (index builds, compactions) left to
+    compete with the timed requests."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = [cpu(p.pid) for p in procs]
+        time.sleep(window)
+        busy = [(cpu(p.pid) - b) / window for p, b in zip(procs, before)]
+        if all(x < idle for x in busy):
+            return
+    log(f"warning: the servers did not settle within {timeout} s; timing anyway")
+
+
 # ---------------------------------------------------------------- statistics
 
 def pct(samples, p):
@@ -445,7 +492,8 @@ def render(meta, loads, queries):
                f"interleaved in rotating order.{control}")
     data = ", ".join(f"{l['file']} → <{NS}{l['graph']}>" for l in loads)
     out.append(f"- Data: {data}; "
-               f"both stores checked to hold the same triples per graph before timing.\n")
+               f"both stores checked to hold the same triples per graph before timing. Timing starts once both "
+               f"servers are idle (graft's background label index built).\n")
 
     out.append("### Load (bulk loader, one file per command, fresh store)\n")
     out.append("| graph | triples | graft s | graft triples/s | oxigraph s | oxigraph triples/s | graft/oxigraph time |")
@@ -602,6 +650,10 @@ def main():
         oxi = Endpoint("oxigraph", oport, "/query")
         wait_up(graft, gproc, glog)
         wait_up(oxi, oproc, olog)
+        index = graft_background_ready(graft, gproc)
+        if index:
+            log(f"graft label index: {index}")
+        settle([gproc, oproc])
         counts = check_same_content(graft, oxi)
         log("both stores hold: " + ", ".join(f"{g} {n}" for g, n in counts.items()))
 

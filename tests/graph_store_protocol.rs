@@ -169,10 +169,52 @@ fn default_graph_and_whole_dataset() {
         204
     );
     assert_eq!(server.count(), 7);
-    // POST of a graph document without a parameter: a new graph, named by the server.
-    let (s, _, _) = send("POST", &server, &[], Some("text/turtle"), DOC.as_bytes());
-    assert_eq!(s, 201);
+    // POST of a graph document without a parameter: a new graph, named by the
+    // server, served at its own IRI (direct identification) and by ?graph=.
+    let response = agent()
+        .post(&server.url("/store"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .set("Content-Type", "text/turtle")
+        .send_string(DOC)
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.header("Location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&server.url("/store/graphs/")),
+        "{location}"
+    );
     assert_eq!(server.count(), 10);
+    let direct = agent()
+        .get(&location)
+        .set("Accept", "application/n-triples")
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(direct.lines().count(), 3);
+    let indirect = agent()
+        .get(&server.url("/store"))
+        .query("graph", &location)
+        .set("Accept", "application/n-triples")
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(direct, indirect);
+    let (s, _, _) = outcome(
+        agent()
+            .delete(&location)
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .call(),
+    );
+    assert_eq!(s, 204);
+    assert_eq!(server.count(), 7);
+    let (s, body, _) = outcome(agent().get(&location).call());
+    assert_error(s, 404, &body, "graph_not_found");
+    assert_eq!(
+        send("POST", &server, &[], Some("text/turtle"), DOC.as_bytes()).0,
+        201
+    );
     // DELETE ?default empties the default graph.
     assert_eq!(
         send("DELETE", &server, &[("default", "")], None, b"").0,
@@ -368,6 +410,18 @@ fn malformed_bodies_leave_the_store_as_it_was() {
             .call(),
     );
     assert_error(s, 401, &body, "unauthorized");
+    // Unknown endpoints and methods get JSON errors too.
+    let (s, body, _) = outcome(agent().get(&server.url("/nope")).call());
+    assert_error(s, 404, &body, "not_found");
+    let (s, body, _) = outcome(
+        agent()
+            .request("PATCH", &server.url("/store"))
+            .query("graph", G)
+            .call(),
+    );
+    assert_error(s, 405, &body, "method_not_allowed");
+    let (s, body, _) = outcome(agent().get(&server.url("/v1/link")).call());
+    assert_error(s, 405, &body, "method_not_allowed");
     // Not acceptable.
     let (s, body, _) = outcome(
         agent()

@@ -147,3 +147,60 @@ fn bad_inputs_get_clear_errors() {
     assert!(answer["entities"].as_array().unwrap().len() <= 256);
     assert!(answer["facts"].as_array().unwrap().len() <= 20);
 }
+
+#[test]
+fn link_cli_batches_survive_bad_lines_and_read_stdin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");
+    graft_ok(tmp.path(), &["graph", "load", cs.to_str().unwrap()]);
+    let input = tmp.path().join("texts.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": 1, \"text\": \"我要退款\", \"max_facts\": 1}\nnot json\n{\"id\": 3}\n\n{\"id\": 4, \"text\": \"refund please\"}\n",
+    )
+    .unwrap();
+    let out = graft(tmp.path(), &["link", "--input", input.to_str().unwrap()]);
+    assert!(!out.status.success(), "bad lines make the exit status 1");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(
+        lines[0]["entities"][0]["iri"],
+        "https://w3id.org/graft/cs/refund"
+    );
+    assert_eq!(
+        lines[0]["facts"].as_array().unwrap().len(),
+        1,
+        "per-line max_facts"
+    );
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().is_some());
+    assert_eq!(lines[2]["line"], 3);
+    assert_eq!(lines[3]["id"], 4);
+    assert_eq!(lines[3]["entities"][0]["mention"], "refund");
+    // `-` reads standard input.
+    let mut child = std::process::Command::new(graft_bin())
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["link", "--input", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"text\": \"refund\"}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["entities"][0]["iri"], "https://w3id.org/graft/cs/refund");
+}

@@ -1,7 +1,8 @@
 //! `/store`: the SPARQL 1.1 Graph Store HTTP Protocol (W3C Recommendation,
 //! 2013). `?graph=IRI` names a graph, `?default` the default graph; with
 //! neither, GET returns the whole dataset and POST adds a dataset document
-//! (or, for a triple format, creates a new graph and answers 201 with its IRI).
+//! (or, for a triple format, creates a new graph and answers 201 with its IRI,
+//! `http://HOST/store/graphs/ID`, which is also served directly at that URL).
 
 use super::{auth, body, negotiate, stream, ApiError, AppState};
 use crate::graph::format::RDF_FORMATS;
@@ -16,6 +17,15 @@ enum Addressed {
 }
 
 fn addressed(req: &HttpRequest) -> Result<Addressed, ApiError> {
+    if req.match_info().get("id").is_some() {
+        // Direct identification (Graph Store Protocol 4.1): the request URL is
+        // the graph's IRI, as for the graphs POST /store creates.
+        let iri = {
+            let info = req.connection_info();
+            format!("{}://{}{}", info.scheme(), info.host(), req.path())
+        };
+        return Ok(Addressed::Graph(GraphTarget::Named(parse_iri(&iri)?)));
+    }
     let params = body::form_pairs(req.query_string().as_bytes());
     let graph = body::single(&params, "graph")?;
     let default = params.iter().any(|(k, _)| k == "default");

@@ -14,9 +14,12 @@ struct Health {
     status: &'static str,
     generation: u64,
     triples: u64,
+    /// `building`, `ready` or `failed`: entity linking answers once `ready`.
+    label_index: &'static str,
 }
 
-/// `{"status": "ok", "generation": N, "triples": N}` (triples = quads in all graphs).
+/// `{"status": "ok", "generation": N, "triples": N, "label_index": "ready"}`
+/// (triples = quads in all graphs).
 pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let state2 = state.clone();
     let (generation, triples) = web::block(move || {
@@ -37,5 +40,10 @@ pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         status: "ok",
         generation,
         triples,
+        label_index: match state.linker.get() {
+            None => "building",
+            Some(Ok(_)) => "ready",
+            Some(Err(_)) => "failed",
+        },
     }))
 }

@@ -35,7 +35,23 @@ pub async fn post(
     body::utf8(&bytes)?;
     let request: LinkRequest = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))?;
-    let linker = state.linker.clone();
+    let linker = match state.linker.get() {
+        Some(Ok(linker)) => linker.clone(),
+        Some(Err(e)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "label_index_failed",
+                format!("entity linking is unavailable: the label index could not be built: {e}"),
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "starting",
+                "the label index is still being built; retry in a few seconds",
+            ))
+        }
+    };
     let answer = web::block(move || {
         link_text(
             &linker,

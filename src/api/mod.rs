@@ -74,17 +74,23 @@ impl ServeConfig {
     }
 }
 
+/// Where the linker lands once built in the background: `Ok` with it, or
+/// `Err` with why the label index could not be built.
+pub type LinkerSlot = Arc<std::sync::OnceLock<Result<Arc<Linker>, String>>>;
+
 /// Shared state of every request handler.
 pub struct AppState {
     pub store: Arc<GraphStore>,
-    pub linker: Arc<Linker>,
+    /// The entity linker, set once its label index is built (the server
+    /// answers before that; `/v1/link` says 503 until then).
+    pub linker: LinkerSlot,
     pub config: ServeConfig,
     health: health::CountCache,
 }
 
 impl AppState {
     /// State over an open store.
-    pub fn new(store: Arc<GraphStore>, linker: Arc<Linker>, config: ServeConfig) -> Self {
+    pub fn new(store: Arc<GraphStore>, linker: LinkerSlot, config: ServeConfig) -> Self {
         Self {
             store,
             linker,
@@ -99,7 +105,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/sparql")
             .route(web::get().to(sparql::get))
-            .route(web::post().to(sparql::post)),
+            .route(web::post().to(sparql::post))
+            .default_service(web::to(method_not_allowed)),
     )
     .service(
         web::resource("/store")
@@ -107,10 +114,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(graph_store::head))
             .route(web::put().to(graph_store::put))
             .route(web::post().to(graph_store::post))
-            .route(web::delete().to(graph_store::delete)),
+            .route(web::delete().to(graph_store::delete))
+            .default_service(web::to(method_not_allowed)),
     )
-    .route("/health", web::get().to(health::get))
-    .route("/v1/link", web::post().to(link::post));
+    .service(
+        web::resource("/store/graphs/{id}")
+            .route(web::get().to(graph_store::get))
+            .route(web::head().to(graph_store::head))
+            .route(web::put().to(graph_store::put))
+            .route(web::post().to(graph_store::post))
+            .route(web::delete().to(graph_store::delete))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/health")
+            .route(web::get().to(health::get))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/link")
+            .route(web::post().to(link::post))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .default_service(web::to(not_found));
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such endpoint: {} {}", req.method(), req.path()),
+    ))
+}
+
+async fn method_not_allowed(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
 }
 
 /// Binds, serves until SIGINT/SIGTERM, then drains requests and flushes the store.
@@ -122,7 +166,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// An I/O error when the address cannot be bound.
 pub async fn serve(
     store: Arc<GraphStore>,
-    linker: Arc<Linker>,
+    linker: LinkerSlot,
     config: ServeConfig,
     on_bound: impl FnOnce(&[SocketAddr]),
 ) -> std::io::Result<()> {

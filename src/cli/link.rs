@@ -17,8 +17,10 @@ pub struct LinkArgs {
     /// The text to link. Without it, --input must be given.
     #[arg(required_unless_present = "input")]
     pub text: Option<String>,
-    /// A JSON Lines file, one `{"text": "...", "id": optional, "lang": optional}`
-    /// per line; prints one JSON object per line, in order.
+    /// A JSON Lines file (`-` = standard input), one `{"text": "...", "id":
+    /// optional, "lang": optional, "max_facts": optional}` per line; prints one
+    /// JSON object per line, in order. A bad line gets `{"line": N, "error":
+    /// "..."}` in its place, the rest is still linked, and the exit status is 1.
     #[arg(long, conflicts_with = "text")]
     pub input: Option<PathBuf>,
     /// Language of the labels in the answer (default: guessed from the script).
@@ -63,12 +65,15 @@ pub fn build_linker(
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InputLine {
     text: String,
     #[serde(default)]
     id: Option<serde_json::Value>,
     #[serde(default)]
     lang: Option<String>,
+    #[serde(default)]
+    max_facts: Option<usize>,
 }
 
 pub fn run(data_dir: &Path, args: LinkArgs) -> CliResult {
@@ -78,56 +83,75 @@ pub fn run(data_dir: &Path, args: LinkArgs) -> CliResult {
     if args.index_stats {
         eprintln!("{}", serde_json::to_string(&linker.index()?.stats())?);
     }
-    let answer =
-        |text: &str, lang: Option<&str>| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-            let answer = link_text(&linker, text, lang.or(args.lang.as_deref()), args.max_facts)?;
-            Ok(serde_json::to_value(answer)?)
-        };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match (&args.text, &args.input) {
-        (Some(text), _) => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&answer(text, None)?)?
-        )?,
-        (None, Some(path)) => {
-            let file = std::fs::File::open(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let (mut texts, mut bytes, mut busy) = (0u64, 0u64, Duration::ZERO);
-            for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-                let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let input: InputLine = serde_json::from_str(&line)
-                    .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-                let start = std::time::Instant::now();
-                let mut value = answer(&input.text, input.lang.as_deref())
-                    .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-                busy += start.elapsed();
-                texts += 1;
+    let Some(path) = &args.input else {
+        let text = args.text.as_deref().ok_or("give a TEXT or --input FILE")?;
+        let answer = link_text(&linker, text, args.lang.as_deref(), args.max_facts)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        out.flush()?;
+        return Ok(());
+    };
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    // A bad line gets an error object in its place; the others are still linked.
+    let (mut texts, mut bytes, mut busy, mut failed) = (0u64, 0u64, Duration::ZERO, 0u64);
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let start = std::time::Instant::now();
+        let result = serde_json::from_str::<InputLine>(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|input| {
+                let lang = input.lang.as_deref().or(args.lang.as_deref());
+                let answer = link_text(
+                    &linker,
+                    &input.text,
+                    lang,
+                    input.max_facts.or(args.max_facts),
+                )
+                .map_err(|e| e.to_string())?;
                 bytes += input.text.len() as u64;
+                let mut value = serde_json::to_value(answer).map_err(|e| e.to_string())?;
                 if let Some(id) = input.id {
                     value["id"] = id;
                 }
-                writeln!(out, "{}", serde_json::to_string(&value)?)?;
-            }
-            if args.timing {
-                let secs = busy.as_secs_f64().max(1e-9);
-                eprintln!(
-                    "{}",
-                    serde_json::json!({
-                        "texts": texts,
-                        "bytes": bytes,
-                        "link_ms": busy.as_secs_f64() * 1e3,
-                        "texts_per_s": texts as f64 / secs,
-                        "mb_per_s": bytes as f64 / secs / 1e6,
-                    })
-                );
-            }
-        }
-        (None, None) => return Err("give a TEXT or --input FILE".into()),
+                Ok(value)
+            });
+        busy += start.elapsed();
+        let value = result.unwrap_or_else(|error| {
+            failed += 1;
+            eprintln!("{}:{}: {error}", path.display(), n + 1);
+            serde_json::json!({ "line": n + 1, "error": error })
+        });
+        texts += 1;
+        writeln!(out, "{}", serde_json::to_string(&value)?)?;
     }
     out.flush()?;
+    if args.timing {
+        let secs = busy.as_secs_f64().max(1e-9);
+        eprintln!(
+            "{}",
+            serde_json::json!({
+                "texts": texts,
+                "bytes": bytes,
+                "link_ms": busy.as_secs_f64() * 1e3,
+                "texts_per_s": texts as f64 / secs,
+                "mb_per_s": bytes as f64 / secs / 1e6,
+            })
+        );
+    }
+    if failed > 0 {
+        return Err(format!(
+            "{failed} of {texts} lines failed (each has an error object in the output)"
+        )
+        .into());
+    }
     Ok(())
 }

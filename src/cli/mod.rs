@@ -38,7 +38,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the store over HTTP: /sparql (SPARQL 1.1 Protocol), /store (Graph Store Protocol), /health.
+    /// Serve the store over HTTP: /sparql (SPARQL 1.1 Protocol), /store (Graph Store Protocol), /v1/link (entity linking), /health.
     Serve(serve::ServeArgs),
     /// Load, query, update, dump and inspect the store.
     #[command(subcommand)]
@@ -69,6 +69,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

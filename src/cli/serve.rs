@@ -84,15 +84,36 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     };
     let link_config = super::link::load_config(args.link_config.as_deref())?;
     let store = Arc::new(GraphStore::open(data_dir)?);
-    let linker = Arc::new(super::link::build_linker(store.clone(), link_config)?);
-    let stats = linker.index()?.stats();
-    tracing::info!(
-        labels = stats.labels,
-        nodes = stats.nodes,
-        build_ms = stats.build_ms,
-        memory_bytes = stats.memory_bytes,
-        "label index built"
-    );
+    // The label index is built in the background: the SPARQL endpoints answer
+    // at once, /v1/link once the index is ready (503 `starting` until then).
+    let linker: api::LinkerSlot = Arc::default();
+    {
+        let (slot, store) = (linker.clone(), store.clone());
+        std::thread::spawn(move || {
+            tracing::info!("building the label index");
+            let built = crate::link::Linker::new(store, link_config, &|n| {
+                tracing::debug!(label_triples = n, "label index");
+            })
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+            match &built {
+                Ok(linker) => {
+                    if let Ok(index) = linker.index() {
+                        let stats = index.stats();
+                        tracing::info!(
+                            labels = stats.labels,
+                            nodes = stats.nodes,
+                            build_ms = stats.build_ms,
+                            memory_bytes = stats.memory_bytes,
+                            "label index built"
+                        );
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "the label index could not be built"),
+            }
+            let _ = slot.set(built);
+        });
+    }
     if config.auth_token.is_none() && !config.read_only {
         tracing::warn!("no auth token configured: writes over HTTP are refused (set GRAFT_AUTH_TOKEN or --auth-token-file)");
     }

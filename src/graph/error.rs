@@ -37,7 +37,8 @@ pub enum GraphError {
     #[error("unsupported format: {0}")]
     UnsupportedFormat(String),
     /// The named graph does not exist in the store.
-    #[error("graph <{0}> does not exist")]
+    /// (The string is the graph as [`super::GraphTarget`] displays it: `<IRI>`.)
+    #[error("graph {0} does not exist")]
     GraphNotFound(String),
     /// The operation was refused by configuration (e.g. `SERVICE` or `LOAD`
     /// without `--allow-federation`).

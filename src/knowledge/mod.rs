@@ -124,7 +124,7 @@ pub fn facts_for(
             continue; // the same entity mentioned twice: its facts once
         }
         let query = format!(
-            "SELECT DISTINCT ?p ?o WHERE {{ VALUES ?p {{ {values}}} GRAPH ?g {{ <{}> ?p ?o }} }}",
+            "SELECT DISTINCT ?p ?o WHERE {{ VALUES ?p {{ {values}}} <{}> ?p ?o }}",
             entity.iri
         );
         let prepared = store.prepare_query(
@@ -132,7 +132,11 @@ pub fn facts_for(
                 query,
                 ..QueryRequest::default()
             },
-            &SparqlOptions::default(),
+            // All graphs, the default one included.
+            &SparqlOptions {
+                union_default_graph: true,
+                ..SparqlOptions::default()
+            },
         )?;
         let QueryResults::Solutions(solutions) = prepared.execute_raw(store)? else {
             continue;

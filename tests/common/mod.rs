@@ -90,11 +90,33 @@ impl Server {
         let base = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("graft serve did not report its address");
-        Self {
+        let server = Self {
             child,
             base,
             data_dir: data_dir.to_owned(),
             _tmp: None,
+        };
+        server.wait_for_label_index();
+        server
+    }
+
+    /// Waits until /health says the label index is built (it is built in the background).
+    pub fn wait_for_label_index(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let health: serde_json::Value = agent()
+                .get(&self.url("/health"))
+                .call()
+                .unwrap()
+                .into_json()
+                .unwrap();
+            match health["label_index"].as_str() {
+                Some("ready") => return,
+                Some("building") if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => panic!("label index: {other:?}"),
+            }
         }
     }
 
