@@ -33,7 +33,8 @@ pub struct NodeInfo {
     pub iri: NamedNode,
     /// Whether the node's labels come from a lexical graph (dictionary words).
     pub lexical: bool,
-    /// Triples with the node as subject, counted up to [`DEGREE_CAP`].
+    /// How well the graph describes the node: its label, `rdf:type` and
+    /// context-predicate triples, counted up to [`DEGREE_CAP`].
     pub degree: u32,
     /// The node's own key (see [`LabelIndex::key`]).
     pub key: u32,
@@ -138,6 +139,7 @@ impl LabelIndex {
                     });
                     (nodes.len() - 1) as u32
                 });
+                nodes[node as usize].degree = (nodes[node as usize].degree + 1).min(DEGREE_CAP);
                 if predicate.kind == LabelKind::Preferred {
                     let name: (Option<Box<str>>, Box<str>) =
                         (literal.language().map(Into::into), literal.value().into());
@@ -314,8 +316,8 @@ fn excluded_nodes(
     Ok(out)
 }
 
-/// One pass over every triple whose subject is a labelled node: its degree,
-/// types and context objects, as interned keys. Returns the key table.
+/// The types and context objects of the labelled nodes, as interned keys,
+/// and their degree. Returns the key table.
 fn describe_nodes(
     store: &GraphStore,
     config: &LinkConfig,
@@ -335,37 +337,35 @@ fn describe_nodes(
     for info in nodes.iter_mut() {
         info.key = intern(info.iri.as_str());
     }
-    let context: HashSet<&str> = config
-        .context_predicates
-        .iter()
-        .map(String::as_str)
-        .collect();
-    for quad in store.store().iter() {
-        let quad = quad?;
-        let NamedOrBlankNode::NamedNode(subject) = &quad.subject else {
+    // Only the quads of rdf:type and of the context predicates are read (each
+    // quad read costs string look-ups in RocksDB); they also make the degree.
+    let mut predicates = vec![RDF_TYPE];
+    predicates.extend(config.context_predicates.iter().map(String::as_str));
+    for predicate in predicates {
+        let Ok(p) = NamedNodeRef::new(predicate) else {
             continue;
         };
-        let Some(&node) = node_ids.get(subject) else {
-            continue;
-        };
-        let info = &mut nodes[node as usize];
-        if info.degree >= DEGREE_CAP {
-            continue;
-        }
-        info.degree += 1;
-        let Term::NamedNode(object) = &quad.object else {
-            continue;
-        };
-        let predicate = quad.predicate.as_str();
-        if predicate == RDF_TYPE {
+        for quad in store.store().quads_for_pattern(None, Some(p), None, None) {
+            let quad = quad?;
+            let NamedOrBlankNode::NamedNode(subject) = &quad.subject else {
+                continue;
+            };
+            let Some(&node) = node_ids.get(subject) else {
+                continue;
+            };
+            let info = &mut nodes[node as usize];
+            info.degree = (info.degree + 1).min(DEGREE_CAP);
+            let Term::NamedNode(object) = &quad.object else {
+                continue;
+            };
             let key = intern(object.as_str());
-            if !info.types.contains(&key) {
-                info.types.push(key);
-            }
-        } else if context.contains(predicate) {
-            let key = intern(object.as_str());
-            if !info.context.contains(&key) {
-                info.context.push(key);
+            let list = if predicate == RDF_TYPE {
+                &mut info.types
+            } else {
+                &mut info.context
+            };
+            if !list.contains(&key) {
+                list.push(key);
             }
         }
     }

@@ -17,8 +17,9 @@
 //!   (it looks like a name) and c is not from a lexical graph: named
 //!   entities are what domain graphs describe, while the lexical graph
 //!   describes words ("Germany" the country/DE node, not WordNet's synset).
-//! - `prior(c) = min(1, ln(1 + degree) / ln(101))`, degree = triples with c as
-//!   subject (counted up to 1,000): well-described nodes are likelier referents.
+//! - `prior(c) = min(1, ln(1 + degree) / ln(101))`, degree = c's label, type
+//!   and context-predicate triples (counted up to 1,000): well-described nodes
+//!   are likelier referents.
 //! - `agreement(c)` is how well c fits the other entities of the text: the
 //!   largest `p0(c') · sim(c, c')` over the candidates c' of the other mentions
 //!   within `CONTEXT_WINDOW` mentions, where p0 is the softmax of s0 and
