@@ -495,3 +495,28 @@ fn cors_is_off_by_default_and_on_when_asked() {
         Some("https://app.example")
     );
 }
+
+#[test]
+fn federation_works_when_enabled() {
+    // One graft holds the people; another, with --allow-federation, asks it over SERVICE.
+    let remote = people_server(&[]);
+    let local = Server::start(&["--allow-federation"]);
+    let q = format!(
+        "SELECT ?name WHERE {{ SERVICE <{}/sparql> {{ GRAPH ?g {{ ?p <http://xmlns.com/foaf/0.1/name> ?name }} }} }} ORDER BY ?name",
+        remote.base
+    );
+    assert_eq!(
+        names(&query_json(&local, &q)),
+        ["Alice", "Bob", "Carol", "Dave", "Erin"]
+    );
+    // LOAD <url> fetches an RDF document into the store.
+    let (s, body) = update(
+        &local,
+        &format!(
+            "LOAD <{}/store?graph={PEOPLE}> INTO GRAPH <http://example.org/copied>",
+            remote.base
+        ),
+    );
+    assert_eq!(s, 204, "{body}");
+    assert_eq!(local.count(), 22);
+}
