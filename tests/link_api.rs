@@ -106,6 +106,36 @@ fn a_graph_write_is_seen_by_the_next_link() {
 }
 
 #[test]
+fn the_label_index_catches_up_with_writes_in_the_background() {
+    let server = cs_server();
+    assert_eq!(
+        put_turtle(
+            &server,
+            "http://example.org/new",
+            "<http://example.org/q> <http://www.w3.org/2000/01/rdf-schema#label> \"Quuxly\"@en ."
+        ),
+        201
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let health: serde_json::Value = agent()
+            .get(&server.url("/health"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        if health["label_index_generation"] == health["generation"] {
+            assert_eq!(health["generation"], 2);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{health}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let answer = link(&server, serde_json::json!({"text": "Quuxly"}));
+    assert_eq!(answer["entities"][0]["iri"], "http://example.org/q");
+}
+
+#[test]
 fn bad_inputs_get_clear_errors() {
     let server = cs_server();
     for text in ["", "   \n\t "] {

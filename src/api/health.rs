@@ -16,6 +16,10 @@ struct Health {
     triples: u64,
     /// `building`, `ready` or `failed`: entity linking answers once `ready`.
     label_index: &'static str,
+    /// The store generation the label index was built from (behind
+    /// `generation` for a moment after a write, until it is rebuilt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label_index_generation: Option<u64>,
 }
 
 /// `{"status": "ok", "generation": N, "triples": N, "label_index": "ready"}`
@@ -44,6 +48,10 @@ pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             None => "building",
             Some(Ok(_)) => "ready",
             Some(Err(_)) => "failed",
+        },
+        label_index_generation: match state.linker.get() {
+            Some(Ok(linker)) => Some(linker.indexed_generation()),
+            _ => None,
         },
     }))
 }

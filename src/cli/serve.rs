@@ -96,6 +96,9 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
             })
             .map(Arc::new)
             .map_err(|e| e.to_string());
+            if let Ok(linker) = &built {
+                linker.keep_fresh();
+            }
             match &built {
                 Ok(linker) => {
                     if let Ok(index) = linker.index() {

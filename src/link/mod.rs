@@ -111,6 +111,41 @@ impl Linker {
         Ok(fresh)
     }
 
+    /// The generation of the index in place now (without rebuilding it).
+    pub fn indexed_generation(&self) -> u64 {
+        self.index.load().generation()
+    }
+
+    /// Keeps the index fresh in the background, so that a link after a write
+    /// seldom waits for a rebuild: a thread checks the store's generation
+    /// every 250 ms and rebuilds once it has stopped moving for a second (a
+    /// burst of writes costs one rebuild, not one per write). The thread ends
+    /// when the linker is dropped.
+    pub fn keep_fresh(self: &Arc<Self>) {
+        let linker = Arc::downgrade(self);
+        std::thread::spawn(move || {
+            let tick = std::time::Duration::from_millis(250);
+            let mut seen = (0u64, std::time::Instant::now());
+            loop {
+                std::thread::sleep(tick);
+                let Some(linker) = linker.upgrade() else {
+                    return;
+                };
+                let generation = linker.store.generation();
+                if generation != seen.0 {
+                    seen = (generation, std::time::Instant::now());
+                    continue;
+                }
+                let stale = linker.index.load().generation() != generation;
+                if stale && seen.1.elapsed() >= std::time::Duration::from_secs(1) {
+                    if let Err(e) = linker.index() {
+                        tracing::warn!(error = %e, "background label index rebuild failed");
+                    }
+                }
+            }
+        });
+    }
+
     /// Finds the mentions of `text` and links them (see [`rank`] for the
     /// score). `lang` picks the label language (default: guessed from the script).
     ///
