@@ -118,12 +118,7 @@ fn the_label_index_catches_up_with_writes_in_the_background() {
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let health: serde_json::Value = agent()
-            .get(&server.url("/health"))
-            .call()
-            .unwrap()
-            .into_json()
-            .unwrap();
+        let health = server.health();
         if health["label_index_generation"] == health["generation"] {
             assert_eq!(health["generation"], 2);
             break;

@@ -454,23 +454,13 @@ fn bodies_over_the_limit_get_413_unread() {
 #[test]
 fn health_reports_generation_and_triples() {
     let server = Server::start(&[]);
-    let health: serde_json::Value = agent()
-        .get(&server.url("/health"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let health = server.health();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["generation"], 0);
     assert_eq!(health["triples"], 0);
     let ttl = std::fs::read_to_string(data("people.ttl")).unwrap();
     assert_eq!(put_turtle(&server, PEOPLE, &ttl), 201);
-    let health: serde_json::Value = agent()
-        .get(&server.url("/health"))
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let health = server.health();
     assert_eq!(health["generation"], 1);
     assert_eq!(health["triples"], 22);
 }

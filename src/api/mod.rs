@@ -109,16 +109,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
-        web::resource("/store")
-            .route(web::get().to(graph_store::get))
-            .route(web::head().to(graph_store::head))
-            .route(web::put().to(graph_store::put))
-            .route(web::post().to(graph_store::post))
-            .route(web::delete().to(graph_store::delete))
-            .default_service(web::to(method_not_allowed)),
-    )
-    .service(
-        web::resource("/store/graphs/{id}")
+        // `/store?graph=IRI` (indirect) and the graphs it names itself (direct).
+        web::resource(["/store", "/store/graphs/{id}"])
             .route(web::get().to(graph_store::get))
             .route(web::head().to(graph_store::head))
             .route(web::put().to(graph_store::put))

@@ -104,12 +104,7 @@ impl Server {
     pub fn wait_for_label_index(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let health: serde_json::Value = agent()
-                .get(&self.url("/health"))
-                .call()
-                .unwrap()
-                .into_json()
-                .unwrap();
+            let health = self.health();
             match health["label_index"].as_str() {
                 Some("ready") => return,
                 Some("building") if std::time::Instant::now() < deadline => {
@@ -144,15 +139,19 @@ impl Server {
             .unwrap()
     }
 
-    /// The generation counter, from /health.
-    pub fn generation(&self) -> u64 {
-        let health: serde_json::Value = agent()
+    /// The /health answer.
+    pub fn health(&self) -> serde_json::Value {
+        agent()
             .get(&self.url("/health"))
             .call()
             .unwrap()
             .into_json()
-            .unwrap();
-        health["generation"].as_u64().unwrap()
+            .unwrap()
+    }
+
+    /// The generation counter, from /health.
+    pub fn generation(&self) -> u64 {
+        self.health()["generation"].as_u64().unwrap()
     }
 
     /// (count, generation): what must not move when a request is refused.
