@@ -126,7 +126,7 @@ fn a_broken_file_loads_nothing_unless_lenient() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1 parse error"));
     assert_eq!(stats(dir)["quads"], 1001);
 }
 

@@ -151,7 +151,7 @@ fn load(store: &GraphStore, args: LoadArgs) -> CliResult {
                 );
                 if report.skipped > 0 {
                     eprintln!(
-                        "  skipped {} malformed statements (--lenient); first: {}",
+                        "  skipped {} parse errors (--lenient); first: {}",
                         report.skipped,
                         report.first_error.unwrap_or_default()
                     );

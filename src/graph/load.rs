@@ -13,7 +13,6 @@ use oxigraph::model::{GraphName, NamedNode};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to load a file.
@@ -35,7 +34,8 @@ pub struct LoadOptions {
 pub struct LoadReport {
     /// Quads read from the file and handed to the store (duplicates included).
     pub quads: u64,
-    /// Malformed statements skipped (only with `lenient`).
+    /// Parse errors skipped (only with `lenient`; one malformed statement can
+    /// give more than one error while the parser finds its feet again).
     pub skipped: u64,
     /// The first skipped statement's error, for the user to see.
     pub first_error: Option<String>,
@@ -83,14 +83,14 @@ impl GraphStore {
         }
         let name = path.display().to_string();
         let start = Instant::now();
-        let read = AtomicU64::new(0);
+        let mut read = 0u64;
         let mut skipped = 0u64;
         let mut first_error = None;
         let quads = parser.for_reader(reader).filter_map(|r| match r {
             Ok(q) => {
-                let n = read.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(100_000) {
-                    progress(n);
+                read += 1;
+                if read.is_multiple_of(100_000) {
+                    progress(read);
                 }
                 Some(Ok(q))
             }
@@ -109,9 +109,9 @@ impl GraphStore {
             loader.commit()?;
             Ok(())
         })?;
-        progress(read.load(Ordering::Relaxed));
+        progress(read);
         Ok(LoadReport {
-            quads: read.load(Ordering::Relaxed),
+            quads: read,
             skipped,
             first_error,
             elapsed_ms: duration_ms(start.elapsed()),
