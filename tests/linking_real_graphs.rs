@@ -5,7 +5,7 @@
 //! ambiguous mentions that context resolves.
 
 use graft::graph::{parse_iri, GraphStore, LoadOptions};
-use graft::knowledge::facts_for;
+use graft::knowledge::link_text;
 use graft::link::{LinkConfig, Linker};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -126,23 +126,14 @@ fn context_moves_the_choice_between_senses() {
 #[test]
 fn facts_are_ranked_bounded_and_put_into_words() {
     let linker = linker();
-    let linked = linker
-        .link("Deutsche Bank and BMW reported results", None)
-        .unwrap();
-    let facts = facts_for(
-        linker.store(),
-        &linker.index().unwrap(),
-        linker.config(),
-        &linked.entities,
-        &linked.lang,
-        None,
-    )
-    .unwrap();
+    let config = linker.config();
+    let answer = link_text(linker, "Deutsche Bank and BMW reported results", None, None).unwrap();
+    let facts = &answer.facts;
     assert!(!facts.is_empty());
-    assert!(facts.len() <= linker.config().max_facts_per_text);
-    for entity in &linked.entities {
+    assert!(facts.len() <= config.max_facts_per_text);
+    for entity in &answer.entities {
         let n = facts.iter().filter(|f| f.subject == entity.iri).count();
-        assert!(n <= linker.config().max_facts_per_entity, "{n}");
+        assert!(n <= config.max_facts_per_entity, "{n}");
     }
     assert!(
         facts
@@ -151,31 +142,21 @@ fn facts_are_ranked_bounded_and_put_into_words() {
         "{facts:#?}"
     );
     // Labels in the text's language: a Chinese text gets 中国 for the country.
-    let linked = linker.link("宁德时代股价上涨", None).unwrap();
-    let facts = facts_for(
-        linker.store(),
-        &linker.index().unwrap(),
-        linker.config(),
-        &linked.entities,
-        &linked.lang,
-        None,
-    )
-    .unwrap();
+    let facts = link_text(linker, "宁德时代股价上涨", None, None)
+        .unwrap()
+        .facts;
     assert!(
         facts.iter().any(|f| f.text == "宁德时代 — 国家 — 中国"),
         "{facts:#?}"
     );
     // max_facts bounds the total.
-    let two = facts_for(
-        linker.store(),
-        &linker.index().unwrap(),
-        linker.config(),
-        &linked.entities,
-        &linked.lang,
-        Some(2),
-    )
-    .unwrap();
-    assert_eq!(two.len(), 2);
+    assert_eq!(
+        link_text(linker, "宁德时代股价上涨", None, Some(2))
+            .unwrap()
+            .facts
+            .len(),
+        2
+    );
 }
 
 #[test]
