@@ -8,11 +8,14 @@
 //! - [`link`]: entity linking: the label index over the graph, mention
 //!   detection (English and Chinese), candidate ranking, confidence, NIL.
 //! - [`knowledge`]: the facts of linked entities, ranked, bounded, in words.
+//! - [`encoder`]: the BERT encoder on candle: Hugging Face model folders,
+//!   the forward pass with position ids and a 3-D attention mask, pooling.
 //! - [`api`]: the actix-web service: SPARQL 1.1 Protocol, Graph Store HTTP
 //!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
 //! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
 pub mod api;
 pub mod cli;
+pub mod encoder;
 pub mod graph;
 pub mod knowledge;
 pub mod link;

@@ -1,10 +1,11 @@
 //! The HTTP layer (actix-web): SPARQL 1.1 Protocol at `/sparql`, Graph Store
-//! HTTP Protocol at `/store`, entity linking at `/v1/link`, `/health`. Thin over [`crate::graph`]: it
+//! HTTP Protocol at `/store`, entity linking at `/v1/link`, sentence embeddings at `/v1/embed`, `/health`. Thin over [`crate::graph`]: it
 //! parses requests, negotiates formats, checks auth and limits, and maps
 //! [`crate::graph::GraphError`] to statuses; it owns no graph logic.
 
 mod auth;
 mod body;
+mod embed;
 mod error;
 mod graph_store;
 mod health;
@@ -15,6 +16,7 @@ mod stream;
 
 pub use error::ApiError;
 
+use crate::encoder::Encoder;
 use crate::graph::{GraphStore, SparqlOptions};
 use crate::link::Linker;
 use actix_web::dev::Service;
@@ -84,16 +86,24 @@ pub struct AppState {
     /// The entity linker, set once its label index is built (the server
     /// answers before that; `/v1/link` says 503 until then).
     pub linker: LinkerSlot,
+    /// The encoder of `POST /v1/embed`, when `--encoder` was given.
+    pub encoder: Option<Arc<Encoder>>,
     pub config: ServeConfig,
     health: health::CountCache,
 }
 
 impl AppState {
     /// State over an open store.
-    pub fn new(store: Arc<GraphStore>, linker: LinkerSlot, config: ServeConfig) -> Self {
+    pub fn new(
+        store: Arc<GraphStore>,
+        linker: LinkerSlot,
+        encoder: Option<Arc<Encoder>>,
+        config: ServeConfig,
+    ) -> Self {
         Self {
             store,
             linker,
+            encoder,
             config,
             health: health::CountCache::default(),
         }
@@ -121,6 +131,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/health")
             .route(web::get().to(health::get))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/embed")
+            .route(web::post().to(embed::post))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -159,10 +174,16 @@ async fn method_not_allowed(
 pub async fn serve(
     store: Arc<GraphStore>,
     linker: LinkerSlot,
+    encoder: Option<Arc<Encoder>>,
     config: ServeConfig,
     on_bound: impl FnOnce(&[SocketAddr]),
 ) -> std::io::Result<()> {
-    let state = web::Data::new(AppState::new(store.clone(), linker, config.clone()));
+    let state = web::Data::new(AppState::new(
+        store.clone(),
+        linker,
+        encoder,
+        config.clone(),
+    ));
     let cors_origins = config.cors_origins.clone();
     let mut server = HttpServer::new(move || {
         let cors = if cors_origins.is_empty() {

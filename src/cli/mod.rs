@@ -1,6 +1,7 @@
 //! The `graft` command line: flag definitions (clap) and dispatch. Each
 //! subcommand parses its flags and calls the core; no logic of its own.
 
+mod embed;
 mod graph;
 mod link;
 mod serve;
@@ -45,6 +46,8 @@ pub enum Command {
     Graph(graph::GraphCommand),
     /// Link the entities a text mentions to graph nodes; print them and their facts as JSON.
     Link(link::LinkArgs),
+    /// Embed texts with a BERT model folder; print {"embeddings": [[...]], "dim": N} as JSON.
+    Embed(embed::EmbedArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Serve(args) => serve::run(&cli.data_dir, args),
         Command::Graph(cmd) => graph::run(&cli.data_dir, cmd),
         Command::Link(args) => link::run(&cli.data_dir, args),
+        Command::Embed(args) => embed::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     #[arg(long)]
     pub link_config: Option<PathBuf>,
 
+    /// A Hugging Face BERT model folder for POST /v1/embed (e.g. models/all-MiniLM-L6-v2).
+    /// Without it /v1/embed answers 503 `no_encoder`.
+    #[arg(long, env = "GRAFT_ENCODER")]
+    pub encoder: Option<PathBuf>,
+
     /// HTTP worker threads (0 = one per CPU core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -83,6 +88,15 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         workers: args.workers,
     };
     let link_config = super::link::load_config(args.link_config.as_deref())?;
+    let encoder = match &args.encoder {
+        Some(dir) => {
+            let encoder = crate::encoder::Encoder::load(dir)
+                .map_err(|e| format!("--encoder {}: {e}", dir.display()))?;
+            tracing::info!(model = %dir.display(), dim = encoder.config().hidden_size, "encoder loaded");
+            Some(Arc::new(encoder))
+        }
+        None => None,
+    };
     let store = Arc::new(GraphStore::open(data_dir)?);
     // The label index is built in the background: the SPARQL endpoints answer
     // at once, /v1/link once the index is ready (503 `starting` until then).
@@ -121,7 +135,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         tracing::warn!("no auth token configured: writes over HTTP are refused (set GRAFT_AUTH_TOKEN or --auth-token-file)");
     }
     actix_web::rt::System::new().block_on(async move {
-        api::serve(store, linker, config, |addrs| {
+        api::serve(store, linker, encoder, config, |addrs| {
             for addr in addrs {
                 tracing::info!("graft listening on http://{addr}");
             }

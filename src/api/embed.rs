@@ -1,0 +1,113 @@
+//! `POST /v1/embed`: sentence vectors from the server's encoder.
+
+use super::{body, ApiError, AppState};
+use crate::encoder::{EncoderError, Pooling};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+/// Most texts one request may carry; more gets 413 `too_many_texts`.
+pub const MAX_TEXTS: usize = 256;
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedRequest {
+    /// The texts, 1 to [`MAX_TEXTS`], none empty. Longer than the model's
+    /// positions: cut, and listed in `truncated`.
+    pub texts: Vec<String>,
+    /// `mean` (default), `cls` or `pooler`.
+    #[serde(default = "default_pooling")]
+    pub pooling: Pooling,
+    /// L2-normalise each vector (default true).
+    #[serde(default = "default_true")]
+    pub normalize: bool,
+}
+
+fn default_pooling() -> Pooling {
+    Pooling::Mean
+}
+fn default_true() -> bool {
+    true
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+pub struct EmbedResponse {
+    /// One vector per text, in order: `[texts, dim]`.
+    pub embeddings: Vec<Vec<f32>>,
+    /// The vector width.
+    pub dim: usize,
+    /// The encoder's folder name.
+    pub model: String,
+    /// Tokens each text used, special tokens included.
+    pub tokens: Vec<usize>,
+    /// Indexes of the texts cut to the model's maximum length.
+    pub truncated: Vec<usize>,
+}
+
+/// `POST /v1/embed` with `{"texts": [...], "pooling": "mean", "normalize": true}`.
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let media = body::media_type(&req)?;
+    if media != "application/json" {
+        return Err(body::unsupported(&format!(
+            "Content-Type {media}: send application/json"
+        )));
+    }
+    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+    body::utf8(&bytes)?;
+    let request: EmbedRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))?;
+    let Some(encoder) = state.encoder.clone() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_encoder",
+            "this server has no encoder: start it with --encoder DIR",
+        ));
+    };
+    if request.texts.len() > MAX_TEXTS {
+        return Err(encoder_error(EncoderError::TooManyTexts {
+            count: request.texts.len(),
+            limit: MAX_TEXTS,
+        }));
+    }
+    let model = encoder
+        .dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let out = web::block(move || {
+        let refs: Vec<&str> = request.texts.iter().map(String::as_str).collect();
+        encoder.embed(&refs, request.pooling, request.normalize)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(encoder_error)?;
+    Ok(HttpResponse::Ok().json(EmbedResponse {
+        truncated: out
+            .truncated
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &t)| t.then_some(i))
+            .collect(),
+        embeddings: out.vectors,
+        dim: out.dim,
+        model,
+        tokens: out.tokens,
+    }))
+}
+
+/// Maps an encoder error to its status: 413 for too many texts, 400 for
+/// other input errors, 500 for the rest.
+pub fn encoder_error(e: EncoderError) -> ApiError {
+    let status = match &e {
+        EncoderError::TooManyTexts { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        e if e.is_client_error() => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, e.kind(), e.to_string())
+}

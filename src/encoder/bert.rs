@@ -1,0 +1,357 @@
+//! graft's BERT forward pass on candle tensors (Devlin et al., 2019,
+//! "BERT: Pre-training of Deep Bidirectional Transformers for Language
+//! Understanding"; the Hugging Face `BertModel` weight layout).
+//!
+//! Unlike candle-transformers' `BertModel`, it takes explicit position ids and
+//! a per-example `[seq, seq]` attention bias (K-BERT's soft positions and
+//! visible matrix), it can be fine-tuned (every weight can be a [`Var`], layer
+//! norms and dropout are differentiable in training mode), and its hot steps
+//! are fused kernels ([`super::kernels`]).
+
+use super::batch::Batch;
+use super::config::{Activation, EncoderConfig};
+use super::error::EncoderError;
+use super::kernels::{GeluErf, MaskedSoftmax};
+use super::weights::Weights;
+use candle_core::{DType, Tensor, Var, D};
+
+/// Whether a forward pass trains (dropout on, differentiable layer norms) or
+/// infers (no dropout, fused layer norms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Inference: deterministic, fastest kernels.
+    Infer,
+    /// Training: dropout as configured, every step differentiable.
+    Train,
+}
+
+/// A dense layer `y = x·Wᵀ + b` with Hugging Face's `[out, in]` weight.
+#[derive(Debug, Clone)]
+struct Linear {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Linear {
+    /// `x`: `[n, in]` → `[n, out]`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f32,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        match mode {
+            Mode::Infer => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps),
+            // The fused op has no backward pass.
+            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    /// query, key and value stacked to `[3·hidden, hidden]`: one matmul
+    /// instead of three. Built at load for inference; training concatenates
+    /// per step so the gradients reach the three separate parameters.
+    qkv: Option<Linear>,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// The BERT encoder: embeddings, `num_layers` transformer layers and the
+/// optional pooler.
+#[derive(Debug, Clone)]
+pub struct BertModel {
+    config: EncoderConfig,
+    word_embeddings: Tensor,
+    position_embeddings: Tensor,
+    token_type_embeddings: Tensor,
+    embeddings_norm: LayerNorm,
+    layers: Vec<Layer>,
+    pooler: Option<Linear>,
+    /// Every parameter with its Hugging Face name (no prefix), in load order.
+    params: Vec<(String, Tensor)>,
+    /// The same parameters as variables, when loaded for fine-tuning.
+    vars: Vec<Var>,
+}
+
+struct Loader<'a> {
+    weights: &'a mut Weights,
+    trainable: bool,
+    params: Vec<(String, Tensor)>,
+    vars: Vec<Var>,
+}
+
+impl Loader<'_> {
+    fn tensor(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, EncoderError> {
+        let t = self.weights.take(name, shape)?.contiguous()?;
+        Ok(self.register(name, t))
+    }
+
+    fn register(&mut self, name: &str, t: Tensor) -> Tensor {
+        let t = if self.trainable {
+            let var = Var::from_tensor(&t).expect("an f32 tensor converts to a variable");
+            let t = var.as_tensor().clone();
+            self.vars.push(var);
+            t
+        } else {
+            t
+        };
+        self.params.push((name.to_string(), t.clone()));
+        t
+    }
+
+    fn linear(&mut self, name: &str, out: usize, inp: usize) -> Result<Linear, EncoderError> {
+        Ok(Linear {
+            weight: self.tensor(&format!("{name}.weight"), &[out, inp])?,
+            bias: self.tensor(&format!("{name}.bias"), &[out])?,
+        })
+    }
+
+    fn norm(&mut self, name: &str, dim: usize, eps: f64) -> Result<LayerNorm, EncoderError> {
+        Ok(LayerNorm {
+            weight: self.tensor(&format!("{name}.weight"), &[dim])?,
+            bias: self.tensor(&format!("{name}.bias"), &[dim])?,
+            eps: eps as f32,
+        })
+    }
+}
+
+impl BertModel {
+    /// Builds the model from `weights`, taking out every encoder tensor (what
+    /// remains, e.g. a classifier head, stays in `weights`). With
+    /// `trainable`, every parameter becomes a [`Var`] (see [`Self::vars`]).
+    /// A missing pooler is allowed (not every checkpoint has one).
+    ///
+    /// Errors: [`EncoderError::MissingTensor`], [`EncoderError::ShapeMismatch`].
+    pub fn load(
+        config: &EncoderConfig,
+        weights: &mut Weights,
+        trainable: bool,
+    ) -> Result<Self, EncoderError> {
+        let c = config;
+        let h = c.hidden_size;
+        let mut l = Loader {
+            weights,
+            trainable,
+            params: Vec::new(),
+            vars: Vec::new(),
+        };
+        let word_embeddings = l.tensor("embeddings.word_embeddings.weight", &[c.vocab_size, h])?;
+        let position_embeddings = l.tensor(
+            "embeddings.position_embeddings.weight",
+            &[c.max_position_embeddings, h],
+        )?;
+        let token_type_embeddings = l.tensor(
+            "embeddings.token_type_embeddings.weight",
+            &[c.type_vocab_size, h],
+        )?;
+        let embeddings_norm = l.norm("embeddings.LayerNorm", h, c.layer_norm_eps)?;
+        let mut layers = Vec::with_capacity(c.num_layers);
+        for i in 0..c.num_layers {
+            let p = format!("encoder.layer.{i}");
+            let query = l.linear(&format!("{p}.attention.self.query"), h, h)?;
+            let key = l.linear(&format!("{p}.attention.self.key"), h, h)?;
+            let value = l.linear(&format!("{p}.attention.self.value"), h, h)?;
+            let qkv = if trainable {
+                None
+            } else {
+                Some(stack_qkv(&query, &key, &value)?)
+            };
+            layers.push(Layer {
+                query,
+                key,
+                value,
+                qkv,
+                attention_out: l.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                attention_norm: l.norm(
+                    &format!("{p}.attention.output.LayerNorm"),
+                    h,
+                    c.layer_norm_eps,
+                )?,
+                intermediate: l.linear(
+                    &format!("{p}.intermediate.dense"),
+                    c.intermediate_size,
+                    h,
+                )?,
+                output: l.linear(&format!("{p}.output.dense"), h, c.intermediate_size)?,
+                output_norm: l.norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
+            });
+        }
+        let pooler = match (
+            l.weights.take_optional("pooler.dense.weight", &[h, h])?,
+            l.weights.take_optional("pooler.dense.bias", &[h])?,
+        ) {
+            (Some(w), Some(b)) => Some(Linear {
+                weight: l.register("pooler.dense.weight", w.contiguous()?),
+                bias: l.register("pooler.dense.bias", b.contiguous()?),
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            config: config.clone(),
+            word_embeddings,
+            position_embeddings,
+            token_type_embeddings,
+            embeddings_norm,
+            layers,
+            pooler,
+            params: l.params,
+            vars: l.vars,
+        })
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &EncoderConfig {
+        &self.config
+    }
+
+    /// Whether the checkpoint carried pooler weights.
+    pub fn has_pooler(&self) -> bool {
+        self.pooler.is_some()
+    }
+
+    /// Every parameter with its Hugging Face name (no prefix), for saving.
+    pub fn named_parameters(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
+    /// The parameters as variables (empty unless loaded `trainable`).
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// The last hidden states, `[batch, seq, hidden]` f32.
+    ///
+    /// Errors: [`EncoderError::Tensor`] (shapes are checked when the batch
+    /// is built, so this means a bug or memory exhaustion).
+    pub fn forward(&self, batch: &Batch, mode: Mode) -> Result<Tensor, EncoderError> {
+        Ok(self.forward_inner(batch, mode)?)
+    }
+
+    fn forward_inner(&self, batch: &Batch, mode: Mode) -> candle_core::Result<Tensor> {
+        let (b, s) = batch.input_ids.dims2()?;
+        let h = self.config.hidden_size;
+        let n = b * s;
+        let ids = batch.input_ids.flatten_all()?;
+        let words = self.word_embeddings.index_select(&ids, 0)?;
+        let positions = self
+            .position_embeddings
+            .index_select(&batch.position_ids.flatten_all()?, 0)?;
+        let types = self
+            .token_type_embeddings
+            .index_select(&batch.token_type_ids.flatten_all()?, 0)?;
+        let x = ((words + positions)? + types)?;
+        let mut x = self.dropout(&self.embeddings_norm.forward(&x, mode)?, mode, false)?;
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, &batch.attention_bias, b, s, mode)?;
+        }
+        debug_assert_eq!(x.dims(), &[n, h]);
+        x.reshape((b, s, h))
+    }
+
+    fn dropout(&self, x: &Tensor, mode: Mode, attention: bool) -> candle_core::Result<Tensor> {
+        let p = if attention {
+            self.config.attention_dropout
+        } else {
+            self.config.hidden_dropout
+        };
+        match mode {
+            Mode::Train if p > 0.0 => candle_nn::ops::dropout(x, p),
+            _ => Ok(x.clone()),
+        }
+    }
+
+    /// One transformer layer; `x`: `[batch·seq, hidden]` → same.
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        bias: &Tensor,
+        b: usize,
+        s: usize,
+        mode: Mode,
+    ) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let (heads, d, h) = (c.num_heads, c.head_dim(), c.hidden_size);
+        let qkv = match &layer.qkv {
+            Some(fused) => fused.forward(x)?,
+            None => stack_qkv(&layer.query, &layer.key, &layer.value)?.forward(x)?,
+        };
+        // [b, s, 3, heads, d] → [3, b, heads, s, d]
+        let qkv = qkv.reshape((b, s, 3, heads, d))?.permute((2, 0, 3, 1, 4))?;
+        let q = qkv.get(0)?.contiguous()?;
+        let k = qkv.get(1)?.contiguous()?;
+        let v = qkv.get(2)?.contiguous()?;
+        let scores = q.matmul(&k.t()?)?;
+        let scale = 1.0 / (d as f32).sqrt();
+        let probs = scores.apply_op2(bias, MaskedSoftmax { scale })?;
+        let probs = self.dropout(&probs, mode, true)?;
+        let context = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * s, h))?;
+        let attended = self.dropout(&layer.attention_out.forward(&context)?, mode, false)?;
+        let x = layer.attention_norm.forward(&(attended + x)?, mode)?;
+        let inner = layer.intermediate.forward(&x)?;
+        let inner = match c.activation {
+            Activation::GeluErf => inner.apply_op1(GeluErf)?,
+            Activation::GeluTanh => inner.gelu()?,
+            Activation::Relu => inner.relu()?,
+        };
+        let out = self.dropout(&layer.output.forward(&inner)?, mode, false)?;
+        layer.output_norm.forward(&(out + x)?, mode)
+    }
+
+    /// `tanh(W · h_CLS + b)`, `[batch, hidden]`, or `None` without pooler
+    /// weights. `hidden`: `[batch, seq, hidden]`.
+    pub fn pooler_output(&self, hidden: &Tensor) -> Result<Option<Tensor>, EncoderError> {
+        let Some(p) = &self.pooler else {
+            return Ok(None);
+        };
+        let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+        Ok(Some(p.forward(&cls)?.tanh()?))
+    }
+}
+
+fn stack_qkv(q: &Linear, k: &Linear, v: &Linear) -> candle_core::Result<Linear> {
+    Ok(Linear {
+        weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
+        bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
+    })
+}
+
+/// The masked mean of `hidden` (`[batch, seq, hidden]`) over the tokens where
+/// `mask` (`[batch, seq]`, 1 or 0) is 1: `[batch, hidden]`.
+pub fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Result<Tensor, EncoderError> {
+    let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let sum = hidden.broadcast_mul(&m)?.sum(1)?;
+    let count = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
+    Ok(sum.broadcast_div(&count)?)
+}
+
+/// Each row of `x` (`[batch, dim]`) divided by its L2 norm (rows of zeros
+/// stay zero).
+pub fn l2_normalize(x: &Tensor) -> Result<Tensor, EncoderError> {
+    let norm = x
+        .sqr()?
+        .sum_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-12f32, f32::MAX)?;
+    Ok(x.broadcast_div(&norm)?)
+}
