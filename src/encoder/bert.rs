@@ -11,6 +11,7 @@
 use super::batch::Batch;
 use super::config::{Activation, EncoderConfig};
 use super::error::EncoderError;
+use super::fused::{AddLayerNorm, FusedAttention, FusedLinear};
 use super::kernels::{GeluErf, MaskedSoftmax};
 use super::weights::Weights;
 use candle_core::{DType, Tensor, Var, D};
@@ -30,9 +31,29 @@ pub enum Mode {
 struct Linear {
     weight: Tensor,
     bias: Tensor,
+    /// `Wᵀ`, `[in, out]` contiguous, for the fused inference kernel.
+    weight_t: Option<Tensor>,
 }
 
 impl Linear {
+    /// With `inference`, the weight is kept only as `Wᵀ` (`weight` becomes a
+    /// transposed view of it, so the memory is not doubled).
+    fn new(weight: Tensor, bias: Tensor, inference: bool) -> candle_core::Result<Self> {
+        if !inference {
+            return Ok(Self {
+                weight,
+                bias,
+                weight_t: None,
+            });
+        }
+        let weight_t = weight.t()?.contiguous()?;
+        Ok(Self {
+            weight: weight_t.t()?,
+            bias,
+            weight_t: Some(weight_t),
+        })
+    }
+
     /// `x`: `[n, in]` → `[n, out]`.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
@@ -44,6 +65,8 @@ struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f32,
+    /// `[2, hidden]`: weight and bias stacked for the fused inference op.
+    stacked: Option<Tensor>,
 }
 
 impl LayerNorm {
@@ -83,7 +106,8 @@ pub struct BertModel {
     embeddings_norm: LayerNorm,
     layers: Vec<Layer>,
     pooler: Option<Linear>,
-    /// Every parameter with its Hugging Face name (no prefix), in load order.
+    /// Every parameter with its Hugging Face name (no prefix), in load
+    /// order, when loaded for fine-tuning.
     params: Vec<(String, Tensor)>,
     /// The same parameters as variables, when loaded for fine-tuning.
     vars: Vec<Var>,
@@ -103,30 +127,37 @@ impl Loader<'_> {
     }
 
     fn register(&mut self, name: &str, t: Tensor) -> Tensor {
-        let t = if self.trainable {
-            let var = Var::from_tensor(&t).expect("an f32 tensor converts to a variable");
-            let t = var.as_tensor().clone();
-            self.vars.push(var);
-            t
-        } else {
-            t
-        };
+        if !self.trainable {
+            return t;
+        }
+        let var = Var::from_tensor(&t).expect("an f32 tensor converts to a variable");
+        let t = var.as_tensor().clone();
+        self.vars.push(var);
         self.params.push((name.to_string(), t.clone()));
         t
     }
 
-    fn linear(&mut self, name: &str, out: usize, inp: usize) -> Result<Linear, EncoderError> {
-        Ok(Linear {
-            weight: self.tensor(&format!("{name}.weight"), &[out, inp])?,
-            bias: self.tensor(&format!("{name}.bias"), &[out])?,
-        })
+    /// A dense layer; `prepare` makes the inference copy of its weight
+    /// (not for query/key/value, which inference uses stacked).
+    fn linear(&mut self, name: &str, out: usize, inp: usize, prepare: bool) -> Result<Linear, EncoderError> {
+        let weight = self.tensor(&format!("{name}.weight"), &[out, inp])?;
+        let bias = self.tensor(&format!("{name}.bias"), &[out])?;
+        Ok(Linear::new(weight, bias, prepare && !self.trainable)?)
     }
 
     fn norm(&mut self, name: &str, dim: usize, eps: f64) -> Result<LayerNorm, EncoderError> {
+        let weight = self.tensor(&format!("{name}.weight"), &[dim])?;
+        let bias = self.tensor(&format!("{name}.bias"), &[dim])?;
+        let stacked = if self.trainable {
+            None
+        } else {
+            Some(Tensor::stack(&[&weight, &bias], 0)?)
+        };
         Ok(LayerNorm {
-            weight: self.tensor(&format!("{name}.weight"), &[dim])?,
-            bias: self.tensor(&format!("{name}.bias"), &[dim])?,
+            weight,
+            bias,
             eps: eps as f32,
+            stacked,
         })
     }
 }
@@ -164,20 +195,20 @@ impl BertModel {
         let mut layers = Vec::with_capacity(c.num_layers);
         for i in 0..c.num_layers {
             let p = format!("encoder.layer.{i}");
-            let query = l.linear(&format!("{p}.attention.self.query"), h, h)?;
-            let key = l.linear(&format!("{p}.attention.self.key"), h, h)?;
-            let value = l.linear(&format!("{p}.attention.self.value"), h, h)?;
+            let query = l.linear(&format!("{p}.attention.self.query"), h, h, false)?;
+            let key = l.linear(&format!("{p}.attention.self.key"), h, h, false)?;
+            let value = l.linear(&format!("{p}.attention.self.value"), h, h, false)?;
             let qkv = if trainable {
                 None
             } else {
-                Some(stack_qkv(&query, &key, &value)?)
+                Some(stack_qkv(&query, &key, &value, true)?)
             };
             layers.push(Layer {
                 query,
                 key,
                 value,
                 qkv,
-                attention_out: l.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                attention_out: l.linear(&format!("{p}.attention.output.dense"), h, h, true)?,
                 attention_norm: l.norm(
                     &format!("{p}.attention.output.LayerNorm"),
                     h,
@@ -187,8 +218,9 @@ impl BertModel {
                     &format!("{p}.intermediate.dense"),
                     c.intermediate_size,
                     h,
+                    true,
                 )?,
-                output: l.linear(&format!("{p}.output.dense"), h, c.intermediate_size)?,
+                output: l.linear(&format!("{p}.output.dense"), h, c.intermediate_size, true)?,
                 output_norm: l.norm(&format!("{p}.output.LayerNorm"), h, c.layer_norm_eps)?,
             });
         }
@@ -196,10 +228,11 @@ impl BertModel {
             l.weights.take_optional("pooler.dense.weight", &[h, h])?,
             l.weights.take_optional("pooler.dense.bias", &[h])?,
         ) {
-            (Some(w), Some(b)) => Some(Linear {
-                weight: l.register("pooler.dense.weight", w.contiguous()?),
-                bias: l.register("pooler.dense.bias", b.contiguous()?),
-            }),
+            (Some(w), Some(b)) => Some(Linear::new(
+                l.register("pooler.dense.weight", w.contiguous()?),
+                l.register("pooler.dense.bias", b.contiguous()?),
+                false,
+            )?),
             _ => None,
         };
         Ok(Self {
@@ -225,7 +258,8 @@ impl BertModel {
         self.pooler.is_some()
     }
 
-    /// Every parameter with its Hugging Face name (no prefix), for saving.
+    /// Every parameter with its Hugging Face name (no prefix), for saving
+    /// (empty unless loaded `trainable`).
     pub fn named_parameters(&self) -> &[(String, Tensor)] {
         &self.params
     }
@@ -240,10 +274,18 @@ impl BertModel {
     /// Errors: [`EncoderError::Tensor`] (shapes are checked when the batch
     /// is built, so this means a bug or memory exhaustion).
     pub fn forward(&self, batch: &Batch, mode: Mode) -> Result<Tensor, EncoderError> {
-        Ok(self.forward_inner(batch, mode)?)
+        let fused = mode == Mode::Infer && self.vars.is_empty();
+        Ok(self.forward_inner(batch, mode, fused)?)
     }
 
-    fn forward_inner(&self, batch: &Batch, mode: Mode) -> candle_core::Result<Tensor> {
+    /// Inference through the plain tensor path (candle matmuls, the
+    /// differentiable ops training uses) instead of the fused kernels: the
+    /// reference the fused path is tested against.
+    pub fn forward_unfused(&self, batch: &Batch) -> Result<Tensor, EncoderError> {
+        Ok(self.forward_inner(batch, Mode::Infer, false)?)
+    }
+
+    fn forward_inner(&self, batch: &Batch, mode: Mode, fused: bool) -> candle_core::Result<Tensor> {
         let (b, s) = batch.input_ids.dims2()?;
         let h = self.config.hidden_size;
         let n = b * s;
@@ -255,10 +297,24 @@ impl BertModel {
         let types = self
             .token_type_embeddings
             .index_select(&batch.token_type_ids.flatten_all()?, 0)?;
-        let x = ((words + positions)? + types)?;
-        let mut x = self.dropout(&self.embeddings_norm.forward(&x, mode)?, mode, false)?;
+        let mut x = match (&self.embeddings_norm.stacked, fused) {
+            (Some(params), true) => (words + positions)?.apply_op3_no_bwd(
+                &types,
+                params,
+                &AddLayerNorm {
+                    eps: self.embeddings_norm.eps,
+                },
+            )?,
+            _ => {
+                let x = ((words + positions)? + types)?;
+                self.dropout(&self.embeddings_norm.forward(&x, mode)?, mode, false)?
+            }
+        };
         for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &batch.attention_bias, b, s, mode)?;
+            x = match fused {
+                true => self.layer_fused(layer, &x, batch)?,
+                false => self.layer_forward(layer, &x, &batch.attention_bias, b, s, mode)?,
+            };
         }
         debug_assert_eq!(x.dims(), &[n, h]);
         x.reshape((b, s, h))
@@ -276,6 +332,45 @@ impl BertModel {
         }
     }
 
+    /// One transformer layer through the fused inference kernels;
+    /// `x`: `[batch·seq, hidden]` → same.
+    fn layer_fused(&self, layer: &Layer, x: &Tensor, batch: &Batch) -> candle_core::Result<Tensor> {
+        let c = &self.config;
+        let linear = |x: &Tensor, l: &Linear, gelu: bool| match &l.weight_t {
+            Some(w) => x.apply_op3_no_bwd(w, &l.bias, &FusedLinear { gelu }),
+            None => {
+                let y = l.forward(x)?;
+                if gelu {
+                    y.apply_op1(GeluErf)
+                } else {
+                    Ok(y)
+                }
+            }
+        };
+        let norm = |x: &Tensor, residual: &Tensor, n: &LayerNorm| match &n.stacked {
+            Some(params) => x.apply_op3_no_bwd(residual, params, &AddLayerNorm { eps: n.eps }),
+            None => n.forward(&(x + residual)?, Mode::Infer),
+        };
+        let qkv = match &layer.qkv {
+            Some(fused) => linear(x, fused, false)?,
+            None => linear(x, &stack_qkv(&layer.query, &layer.key, &layer.value, false)?, false)?,
+        };
+        let context = qkv.apply_op2_no_bwd(
+            &batch.attention_bias,
+            &FusedAttention {
+                heads: c.num_heads,
+                lengths: batch.lengths.clone(),
+            },
+        )?;
+        let x = norm(&linear(&context, &layer.attention_out, false)?, x, &layer.attention_norm)?;
+        let inner = match c.activation {
+            Activation::GeluErf => linear(&x, &layer.intermediate, true)?,
+            Activation::GeluTanh => linear(&x, &layer.intermediate, false)?.gelu()?,
+            Activation::Relu => linear(&x, &layer.intermediate, false)?.relu()?,
+        };
+        norm(&linear(&inner, &layer.output, false)?, &x, &layer.output_norm)
+    }
+
     /// One transformer layer; `x`: `[batch·seq, hidden]` → same.
     fn layer_forward(
         &self,
@@ -290,7 +385,7 @@ impl BertModel {
         let (heads, d, h) = (c.num_heads, c.head_dim(), c.hidden_size);
         let qkv = match &layer.qkv {
             Some(fused) => fused.forward(x)?,
-            None => stack_qkv(&layer.query, &layer.key, &layer.value)?.forward(x)?,
+            None => stack_qkv(&layer.query, &layer.key, &layer.value, false)?.forward(x)?,
         };
         // [b, s, 3, heads, d] → [3, b, heads, s, d]
         let qkv = qkv.reshape((b, s, 3, heads, d))?.permute((2, 0, 3, 1, 4))?;
@@ -329,11 +424,12 @@ impl BertModel {
     }
 }
 
-fn stack_qkv(q: &Linear, k: &Linear, v: &Linear) -> candle_core::Result<Linear> {
-    Ok(Linear {
-        weight: Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
-        bias: Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
-    })
+fn stack_qkv(q: &Linear, k: &Linear, v: &Linear, inference: bool) -> candle_core::Result<Linear> {
+    Linear::new(
+        Tensor::cat(&[&q.weight, &k.weight, &v.weight], 0)?,
+        Tensor::cat(&[&q.bias, &k.bias, &v.bias], 0)?,
+        inference,
+    )
 }
 
 /// The masked mean of `hidden` (`[batch, seq, hidden]`) over the tokens where

@@ -101,28 +101,59 @@ fn gelu_erf(x: f32) -> f32 {
     x * phi
 }
 
-fn gelu_slice(src: &[f32], dst: &mut [f32]) {
-    dispatch_simd!((src: &[f32], dst: &mut [f32]), {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = gelu_erf(*s);
+/// Exact GELU of every value, in place.
+pub(crate) fn gelu_in_place(xs: &mut [f32]) {
+    dispatch_simd!((xs: &mut [f32]), {
+        for x in xs.iter_mut() {
+            *x = gelu_erf(*x);
         }
     })
 }
 
-/// Softmax of `scale · row + bias` over one row, written to `out`.
-fn softmax_row(row: &[f32], bias: &[f32], scale: f32, out: &mut [f32]) {
-    dispatch_simd!((row: &[f32], bias: &[f32], scale: f32, out: &mut [f32]), {
-        for ((o, s), b) in out.iter_mut().zip(row).zip(bias) {
-            *o = s * scale + b;
+/// Softmax of `scale · row + bias` over one row, in place.
+pub(crate) fn softmax_row(row: &mut [f32], bias: &[f32], scale: f32) {
+    dispatch_simd!((row: &mut [f32], bias: &[f32], scale: f32), {
+        for (o, b) in row.iter_mut().zip(bias) {
+            *o = *o * scale + b;
         }
-        let max = lanes_reduce(out, f32::NEG_INFINITY, f32::max);
-        for o in out.iter_mut() {
+        let max = lanes_reduce(row, f32::NEG_INFINITY, f32::max);
+        for o in row.iter_mut() {
             *o = exp_f32(*o - max);
         }
-        let sum = lanes_reduce(out, 0.0, |a, b| a + b);
+        let sum = lanes_reduce(row, 0.0, |a, b| a + b);
         let inv = 1.0 / sum;
-        for o in out.iter_mut() {
+        for o in row.iter_mut() {
             *o *= inv;
+        }
+    })
+}
+
+/// `LayerNorm(x + r)` of one row into `out` (mean and variance in two passes).
+pub(crate) fn add_norm_row(x: &[f32], r: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]) {
+    dispatch_simd!((x: &[f32], r: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]), {
+        let h = x.len() as f32;
+        for ((o, a), b) in out.iter_mut().zip(x).zip(r) {
+            *o = a + b;
+        }
+        let mean = lanes_reduce(out, 0.0, |a, b| a + b) / h;
+        let mut acc = [0f32; 16];
+        let chunks = out.chunks_exact(16);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..16 {
+                acc[i] += (c[i] - mean) * (c[i] - mean);
+            }
+        }
+        let mut var = 0f32;
+        for a in acc.iter() {
+            var += a;
+        }
+        for t in tail {
+            var += (t - mean) * (t - mean);
+        }
+        let inv = 1.0 / (var / h + eps).sqrt();
+        for ((o, g), b) in out.iter_mut().zip(gamma).zip(beta) {
+            *o = (*o - mean) * inv * g + b;
         }
     })
 }
@@ -166,11 +197,9 @@ impl CustomOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let src = contiguous_f32(storage, layout, "gelu")?;
-        let mut dst = vec![0f32; src.len()];
+        let mut dst = src.to_vec();
         const CHUNK: usize = 16 * 1024;
-        dst.par_chunks_mut(CHUNK)
-            .zip(src.par_chunks(CHUNK))
-            .for_each(|(d, s)| gelu_slice(s, d));
+        dst.par_chunks_mut(CHUNK).for_each(gelu_in_place);
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
 
@@ -222,7 +251,7 @@ impl CustomOp2 for MaskedSoftmax {
                 l1.shape()
             );
         }
-        let mut out = vec![0f32; scores.len()];
+        let mut out = scores.to_vec();
         let scale = self.scale;
         out.par_chunks_mut(keys * ROWS_PER_TASK)
             .enumerate()
@@ -233,12 +262,7 @@ impl CustomOp2 for MaskedSoftmax {
                     let b = row / (heads * queries);
                     let bias_row = if bias_rows == 1 { 0 } else { query };
                     let bias_start = (b * bias_rows + bias_row) * keys;
-                    softmax_row(
-                        &scores[row * keys..(row + 1) * keys],
-                        &bias[bias_start..bias_start + keys],
-                        scale,
-                        out_row,
-                    );
+                    softmax_row(out_row, &bias[bias_start..bias_start + keys], scale);
                 }
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))

@@ -12,6 +12,7 @@ mod batch;
 mod bert;
 mod config;
 mod error;
+mod fused;
 pub mod kernels;
 mod tokenize;
 mod weights;
