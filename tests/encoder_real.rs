@@ -227,10 +227,29 @@ fn fused_kernels_agree_with_the_tensor_path() {
     let fused = encoder.model().forward(&batch, Mode::Infer).unwrap();
     let plain = encoder.model().forward_unfused(&batch).unwrap();
     for (b, len) in batch.lengths.iter().enumerate() {
-        let f = fused.get(b).unwrap().narrow(0, 0, *len).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let p = plain.get(b).unwrap().narrow(0, 0, *len).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let f = fused
+            .get(b)
+            .unwrap()
+            .narrow(0, 0, *len)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let p = plain
+            .get(b)
+            .unwrap()
+            .narrow(0, 0, *len)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let diff = max_abs_diff(&f, &p);
-        assert!(diff < 2e-5, "sequence {b}: fused and plain paths differ by {diff}");
+        assert!(
+            diff < 2e-5,
+            "sequence {b}: fused and plain paths differ by {diff}"
+        );
     }
 }
 

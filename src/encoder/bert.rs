@@ -139,7 +139,13 @@ impl Loader<'_> {
 
     /// A dense layer; `prepare` makes the inference copy of its weight
     /// (not for query/key/value, which inference uses stacked).
-    fn linear(&mut self, name: &str, out: usize, inp: usize, prepare: bool) -> Result<Linear, EncoderError> {
+    fn linear(
+        &mut self,
+        name: &str,
+        out: usize,
+        inp: usize,
+        prepare: bool,
+    ) -> Result<Linear, EncoderError> {
         let weight = self.tensor(&format!("{name}.weight"), &[out, inp])?;
         let bias = self.tensor(&format!("{name}.bias"), &[out])?;
         Ok(Linear::new(weight, bias, prepare && !self.trainable)?)
@@ -353,7 +359,11 @@ impl BertModel {
         };
         let qkv = match &layer.qkv {
             Some(fused) => linear(x, fused, false)?,
-            None => linear(x, &stack_qkv(&layer.query, &layer.key, &layer.value, false)?, false)?,
+            None => linear(
+                x,
+                &stack_qkv(&layer.query, &layer.key, &layer.value, false)?,
+                false,
+            )?,
         };
         let context = qkv.apply_op2_no_bwd(
             &batch.attention_bias,
@@ -362,13 +372,21 @@ impl BertModel {
                 lengths: batch.lengths.clone(),
             },
         )?;
-        let x = norm(&linear(&context, &layer.attention_out, false)?, x, &layer.attention_norm)?;
+        let x = norm(
+            &linear(&context, &layer.attention_out, false)?,
+            x,
+            &layer.attention_norm,
+        )?;
         let inner = match c.activation {
             Activation::GeluErf => linear(&x, &layer.intermediate, true)?,
             Activation::GeluTanh => linear(&x, &layer.intermediate, false)?.gelu()?,
             Activation::Relu => linear(&x, &layer.intermediate, false)?.relu()?,
         };
-        norm(&linear(&inner, &layer.output, false)?, &x, &layer.output_norm)
+        norm(
+            &linear(&inner, &layer.output, false)?,
+            &x,
+            &layer.output_norm,
+        )
     }
 
     /// One transformer layer; `x`: `[batch·seq, hidden]` → same.

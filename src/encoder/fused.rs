@@ -31,7 +31,12 @@ fn parallelism(flops: usize) -> Parallelism {
     // Below ~1 MFLOP a second thread costs more than it saves.
     let threads = rayon::current_num_threads();
     static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let min = *MIN.get_or_init(|| std::env::var("GRAFT_PAR_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 20));
+    let min = *MIN.get_or_init(|| {
+        std::env::var("GRAFT_PAR_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1 << 20)
+    });
     if threads > 1 && flops > min {
         Parallelism::Rayon(threads)
     } else {
@@ -224,7 +229,11 @@ impl CustomOp2 for FusedAttention {
                 for i in 0..len {
                     let bias_row = if bias_rows == 1 { 0 } else { i };
                     let start = (b * bias_rows + bias_row) * seq;
-                    softmax_row(&mut scores[i * len..(i + 1) * len], &bias[start..start + len], scale);
+                    softmax_row(
+                        &mut scores[i * len..(i + 1) * len],
+                        &bias[start..start + len],
+                        scale,
+                    );
                 }
                 // SAFETY: this task alone writes rows b·seq .. b·seq+len,
                 // columns head·d .. (head+1)·d of `out` (row stride h); V
@@ -315,4 +324,3 @@ impl CustomOp3 for AddLayerNorm {
         Ok((CpuStorage::F32(out), Shape::from((n, h))))
     }
 }
-

@@ -129,7 +129,14 @@ pub(crate) fn softmax_row(row: &mut [f32], bias: &[f32], scale: f32) {
 }
 
 /// `LayerNorm(x + r)` of one row into `out` (mean and variance in two passes).
-pub(crate) fn add_norm_row(x: &[f32], r: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]) {
+pub(crate) fn add_norm_row(
+    x: &[f32],
+    r: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    out: &mut [f32],
+) {
     dispatch_simd!((x: &[f32], r: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]), {
         let h = x.len() as f32;
         for ((o, a), b) in out.iter_mut().zip(x).zip(r) {
