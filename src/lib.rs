@@ -10,12 +10,15 @@
 //! - [`knowledge`]: the facts of linked entities, ranked, bounded, in words.
 //! - [`encoder`]: the BERT encoder on candle: Hugging Face model folders,
 //!   the forward pass with position ids and a 3-D attention mask, pooling.
+//! - [`fusion`]: text + facts → one encoder input: K-BERT sentence trees
+//!   (soft positions, visible matrix), a second segment, or nothing.
 //! - [`api`]: the actix-web service: SPARQL 1.1 Protocol, Graph Store HTTP
 //!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
 //! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
 pub mod api;
 pub mod cli;
 pub mod encoder;
+pub mod fusion;
 pub mod graph;
 pub mod knowledge;
 pub mod link;

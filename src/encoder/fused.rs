@@ -27,6 +27,68 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     }
 }
 
+/// Rows per task of a row-blocked linear (0: let gemm split the work).
+fn row_block() -> usize {
+    static BLOCK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BLOCK.get_or_init(|| {
+        std::env::var("GRAFT_ROW_BLOCK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(128)
+    })
+}
+
+/// `y = act(x·W + b)` for `rows` rows; `y` holds rows × out.
+#[allow(clippy::too_many_arguments)]
+fn linear_block(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    y: &mut [f32],
+    rows: usize,
+    k: usize,
+    out: usize,
+    gelu: bool,
+    par: Parallelism,
+) {
+    for row in y.chunks_exact_mut(out) {
+        row.copy_from_slice(b);
+    }
+    // SAFETY: x holds rows×k, w k×out and y rows×out f32s (checked by the
+    // caller); the strides describe all three row-major.
+    unsafe {
+        gemm::gemm(
+            rows,
+            out,
+            k,
+            y.as_mut_ptr(),
+            1,
+            out as isize,
+            true,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            out as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+    if gelu {
+        const CHUNK: usize = 16 * 1024;
+        if matches!(par, Parallelism::None) || y.len() <= CHUNK {
+            gelu_in_place(y);
+        } else {
+            y.par_chunks_mut(CHUNK).for_each(gelu_in_place);
+        }
+    }
+}
+
 fn parallelism(flops: usize) -> Parallelism {
     // Below ~1 MFLOP a second thread costs more than it saves.
     let threads = rayon::current_num_threads();
@@ -88,42 +150,39 @@ impl CustomOp3 for FusedLinear {
                 l3.shape()
             );
         }
-        let mut y = Vec::with_capacity(n * out);
-        for _ in 0..n {
-            y.extend_from_slice(b);
-        }
-        // SAFETY: the three buffers hold n×k, k×out and n×out f32s (checked
-        // above); the strides describe all three row-major.
-        unsafe {
-            gemm::gemm(
+        let mut y = vec![0f32; n * out];
+        let block = row_block();
+        if block > 0 && n >= 2 * block && rayon::current_num_threads() > 1 {
+            // Row blocks on separate cores, each a single-threaded gemm whose
+            // output is still in cache when GELU runs over it.
+            y.par_chunks_mut(block * out)
+                .enumerate()
+                .for_each(|(i, y_block)| {
+                    let rows = y_block.len() / out;
+                    linear_block(
+                        &x[i * block * k..(i * block + rows) * k],
+                        w,
+                        b,
+                        y_block,
+                        rows,
+                        k,
+                        out,
+                        self.gelu,
+                        Parallelism::None,
+                    );
+                });
+        } else {
+            linear_block(
+                x,
+                w,
+                b,
+                &mut y,
                 n,
-                out,
                 k,
-                y.as_mut_ptr(),
-                1,
-                out as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w.as_ptr(),
-                1,
-                out as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
+                out,
+                self.gelu,
                 parallelism(2 * n * out * k),
             );
-        }
-        if self.gelu {
-            const CHUNK: usize = 16 * 1024;
-            if y.len() > CHUNK {
-                y.par_chunks_mut(CHUNK).for_each(gelu_in_place);
-            } else {
-                gelu_in_place(&mut y);
-            }
         }
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }

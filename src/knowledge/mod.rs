@@ -28,6 +28,10 @@ pub struct Fact {
     pub predicate: String,
     /// The object: an IRI, or a literal's value.
     pub object: String,
+    /// The predicate's label in the text's language, e.g. "industry".
+    pub predicate_label: String,
+    /// The object's label (or a literal's value), e.g. "Internet services".
+    pub object_label: String,
     /// "subject label — predicate label — object label", e.g.
     /// "Tencent — industry — Internet services".
     pub text: String,
@@ -169,6 +173,8 @@ pub fn facts_for(
                     predicate: p.as_str().to_owned(),
                     object,
                     text: format!("{} — {predicate_label} — {object_label}", entity.label),
+                    predicate_label,
+                    object_label,
                 },
                 predicate_rank: config
                     .fact_predicates

@@ -1,0 +1,411 @@
+//! Knowledge fusion: turning a text and the facts of its linked entities into
+//! one encoder input. Knows nothing of HTTP or of how facts were found.
+//!
+//! Three modes ([`FusionMode`]):
+//! - `kbert`: K-BERT's sentence tree (Liu et al., AAAI 2020, "K-BERT:
+//!   Enabling Language Representation with Knowledge Graph", §3.2–3.3). Each
+//!   fact of an entity becomes a *branch* of tokens ("predicate object")
+//!   placed right after the entity's last token. *Soft positions*: the
+//!   sentence's own tokens keep the positions they have without branches; a
+//!   branch continues from its entity's last position. *Visible matrix*: the
+//!   sentence's tokens see each other; a branch's tokens see their own
+//!   branch and the tokens of its entity, and the entity's tokens see its
+//!   branches; nothing else sees a branch, so the rest of the sentence is
+//!   computed exactly as without knowledge.
+//! - `append`: `[CLS] text [SEP] facts [SEP]`, facts as a second segment
+//!   (token type 1), each fact as "subject predicate object".
+//! - `none`: `[CLS] text [SEP]`, the plain baseline.
+//!
+//! Bounds ([`FusionLimits`]): facts per entity, tokens per fact, injected
+//! tokens in total, and the whole length. The text always comes first:
+//! truncation cuts facts, never text for facts.
+
+use crate::encoder::{EncoderError, Sequence, TextTokenizer};
+use std::collections::BTreeMap;
+
+/// How facts enter the encoder's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionMode {
+    /// No facts: the plain fine-tuning baseline.
+    None,
+    /// Facts as a second segment after the text.
+    Append,
+    /// K-BERT: branches, soft positions, visible matrix.
+    Kbert,
+}
+
+impl std::str::FromStr for FusionMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "append" => Ok(Self::Append),
+            "kbert" => Ok(Self::Kbert),
+            _ => Err(format!(
+                "unknown fusion mode \"{s}\" (none, append or kbert)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for FusionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Append => "append",
+            Self::Kbert => "kbert",
+        })
+    }
+}
+
+/// Bounds on what fusion injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FusionLimits {
+    /// The whole sequence, special tokens included.
+    pub max_tokens: usize,
+    /// Facts injected per entity mention.
+    pub max_facts_per_entity: usize,
+    /// Tokens of one fact (longer facts are cut).
+    pub max_tokens_per_fact: usize,
+    /// Injected tokens in one sequence, all facts together.
+    pub max_injected_tokens: usize,
+}
+
+impl Default for FusionLimits {
+    fn default() -> Self {
+        Self {
+            max_tokens: 128,
+            max_facts_per_entity: 2,
+            max_tokens_per_fact: 8,
+            max_injected_tokens: 32,
+        }
+    }
+}
+
+/// One fact about an entity mention, ready to inject.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Injection {
+    /// The mention's span in the text, Unicode scalar offsets (`start`
+    /// inclusive, `end` exclusive).
+    pub start: usize,
+    pub end: usize,
+    /// The subject's label, e.g. "Deutsche Bank" (used by `append`).
+    pub subject: String,
+    /// The predicate's label, e.g. "industry".
+    pub predicate: String,
+    /// The object's label, e.g. "Financial services".
+    pub object: String,
+}
+
+/// A built input and what went into it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedInput {
+    /// Ids, segment ids, soft positions and (for `kbert`) the visible matrix.
+    pub sequence: Sequence,
+    /// Indexes (into the injections given) of the facts that were injected.
+    pub injected: Vec<usize>,
+    /// Tokens of the text kept (special tokens not counted).
+    pub text_tokens: usize,
+    /// Whether the text itself was cut to fit `max_tokens`.
+    pub truncated: bool,
+}
+
+/// Errors of fusion.
+#[derive(Debug, thiserror::Error)]
+pub enum FusionError {
+    /// The tokenizer failed.
+    #[error(transparent)]
+    Tokenizer(#[from] EncoderError),
+    /// The tokenizer adds no start and end tokens to a text.
+    #[error("the tokenizer adds no [CLS]/[SEP] (or <s>/</s>) tokens: fusion needs them")]
+    NoSpecialTokens,
+    /// The limits leave no room for the text.
+    #[error("max_tokens {0} leaves no room for text (at least 3 needed)")]
+    TooShort(usize),
+}
+
+/// Builds fused inputs for one tokenizer.
+#[derive(Debug, Clone)]
+pub struct Fuser {
+    mode: FusionMode,
+    limits: FusionLimits,
+    cls: u32,
+    sep: u32,
+}
+
+/// Where a token of the fused sequence comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Origin {
+    /// The sentence (trunk): special tokens and the text's tokens.
+    Trunk,
+    /// Branch `branch` of mention `mention`.
+    Branch { mention: usize, branch: usize },
+}
+
+impl Fuser {
+    /// A fuser for `tokenizer`'s special tokens.
+    ///
+    /// Errors: [`FusionError::NoSpecialTokens`] when encoding a text adds no
+    /// start and end token; [`FusionError::TooShort`] for `max_tokens` < 3.
+    pub fn new(
+        tokenizer: &TextTokenizer,
+        mode: FusionMode,
+        limits: FusionLimits,
+    ) -> Result<Self, FusionError> {
+        if limits.max_tokens < 3 {
+            return Err(FusionError::TooShort(limits.max_tokens));
+        }
+        let empty = tokenizer.encode(&[""])?.remove(0).ids;
+        let [cls, sep] = empty[..] else {
+            return Err(FusionError::NoSpecialTokens);
+        };
+        Ok(Self {
+            mode,
+            limits,
+            cls,
+            sep,
+        })
+    }
+
+    /// The fusion mode.
+    pub fn mode(&self) -> FusionMode {
+        self.mode
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> FusionLimits {
+        self.limits
+    }
+
+    /// Builds the input for `text` with `injections` (ignored in `none`
+    /// mode). Facts of mentions that fall outside the kept text are dropped.
+    ///
+    /// Errors: [`FusionError::Tokenizer`].
+    pub fn build(
+        &self,
+        tokenizer: &TextTokenizer,
+        text: &str,
+        injections: &[Injection],
+    ) -> Result<FusedInput, FusionError> {
+        let piece = tokenizer.encode_piece(text)?;
+        // The text gets all the room it needs first: facts only fill what is left.
+        let keep = piece.ids.len().min(self.limits.max_tokens - 2);
+        let truncated = keep < piece.ids.len();
+        let text_ids = &piece.ids[..keep];
+        let offsets = &piece.offsets[..keep];
+        match self.mode {
+            FusionMode::None => Ok(self.plain(text_ids, truncated)),
+            FusionMode::Append => self.append(tokenizer, text_ids, offsets, truncated, injections),
+            FusionMode::Kbert => self.kbert(tokenizer, text_ids, offsets, truncated, injections),
+        }
+    }
+
+    fn plain(&self, text_ids: &[u32], truncated: bool) -> FusedInput {
+        let mut ids = Vec::with_capacity(text_ids.len() + 2);
+        ids.push(self.cls);
+        ids.extend_from_slice(text_ids);
+        ids.push(self.sep);
+        FusedInput {
+            sequence: Sequence::plain(ids),
+            injected: Vec::new(),
+            text_tokens: text_ids.len(),
+            truncated,
+        }
+    }
+
+    /// Facts kept per mention, in the text's order: mention (start, end) →
+    /// indexes into `injections`, at most `max_facts_per_entity` each, only
+    /// mentions inside the kept text.
+    fn by_mention(
+        &self,
+        offsets: &[(usize, usize)],
+        injections: &[Injection],
+    ) -> BTreeMap<(usize, usize), Vec<usize>> {
+        let kept_end = offsets.last().map_or(0, |o| o.1);
+        let mut mentions: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+        for (i, inj) in injections.iter().enumerate() {
+            if inj.end > kept_end || inj.start >= inj.end {
+                continue;
+            }
+            let facts = mentions.entry((inj.start, inj.end)).or_default();
+            if facts.len() < self.limits.max_facts_per_entity {
+                facts.push(i);
+            }
+        }
+        mentions
+    }
+
+    fn fact_tokens(&self, tokenizer: &TextTokenizer, words: &str) -> Result<Vec<u32>, FusionError> {
+        let mut ids = tokenizer.encode_piece(words)?.ids;
+        ids.truncate(self.limits.max_tokens_per_fact);
+        Ok(ids)
+    }
+
+    fn append(
+        &self,
+        tokenizer: &TextTokenizer,
+        text_ids: &[u32],
+        offsets: &[(usize, usize)],
+        truncated: bool,
+        injections: &[Injection],
+    ) -> Result<FusedInput, FusionError> {
+        let mut out = self.plain(text_ids, truncated);
+        if injections.is_empty() {
+            return Ok(out);
+        }
+        // [CLS] text [SEP] facts [SEP]: one more [SEP] than the plain input.
+        let room = self.limits.max_tokens.saturating_sub(text_ids.len() + 3);
+        let budget = room.min(self.limits.max_injected_tokens);
+        let mut facts: Vec<u32> = Vec::new();
+        for indexes in self.by_mention(offsets, injections).values() {
+            for &i in indexes {
+                let inj = &injections[i];
+                let words = format!("{} {} {}", inj.subject, inj.predicate, inj.object);
+                let tokens = self.fact_tokens(tokenizer, &words)?;
+                if tokens.is_empty() || facts.len() + tokens.len() > budget {
+                    continue;
+                }
+                facts.extend(tokens);
+                out.injected.push(i);
+            }
+        }
+        if facts.is_empty() {
+            return Ok(out);
+        }
+        let s = &mut out.sequence;
+        s.input_ids.extend(&facts);
+        s.input_ids.push(self.sep);
+        s.token_type_ids.resize(s.input_ids.len(), 1);
+        Ok(out)
+    }
+
+    fn kbert(
+        &self,
+        tokenizer: &TextTokenizer,
+        text_ids: &[u32],
+        offsets: &[(usize, usize)],
+        truncated: bool,
+        injections: &[Injection],
+    ) -> Result<FusedInput, FusionError> {
+        let room = self.limits.max_tokens - text_ids.len() - 2;
+        let budget = room.min(self.limits.max_injected_tokens);
+        // Each mention: its text tokens and the branches after its last one.
+        struct Mention {
+            tokens: Vec<usize>,
+            branches: Vec<Vec<u32>>,
+        }
+        let mut mentions: Vec<Mention> = Vec::new();
+        let mut injected = Vec::new();
+        let mut used = 0;
+        let mut claimed = vec![false; text_ids.len()];
+        for ((start, end), indexes) in self.by_mention(offsets, injections) {
+            let tokens: Vec<usize> = (0..text_ids.len())
+                .filter(|&t| {
+                    offsets[t].0 < end && offsets[t].1 > start && offsets[t].1 > offsets[t].0
+                })
+                .collect();
+            // A token already anchoring an overlapping mention keeps it.
+            if tokens.is_empty() || tokens.iter().any(|&t| claimed[t]) {
+                continue;
+            }
+            let mut branches = Vec::new();
+            for i in indexes {
+                let inj = &injections[i];
+                let ids =
+                    self.fact_tokens(tokenizer, &format!("{} {}", inj.predicate, inj.object))?;
+                if ids.is_empty() || used + ids.len() > budget {
+                    continue;
+                }
+                used += ids.len();
+                branches.push(ids);
+                injected.push(i);
+            }
+            if !branches.is_empty() {
+                for &t in &tokens {
+                    claimed[t] = true;
+                }
+                mentions.push(Mention { tokens, branches });
+            }
+        }
+        // Lay out: trunk in order, each mention's branches after its last token.
+        let mut after: BTreeMap<usize, usize> = BTreeMap::new(); // last text token → mention
+        for (m, mention) in mentions.iter().enumerate() {
+            after.insert(*mention.tokens.last().expect("non-empty"), m);
+        }
+        let len = text_ids.len() + 2 + used;
+        let mut ids = Vec::with_capacity(len);
+        let mut positions = Vec::with_capacity(len);
+        let mut origin = Vec::with_capacity(len);
+        // Where each text token lands in the sequence (for mention membership).
+        let mut slot_of_text = vec![0usize; text_ids.len()];
+        ids.push(self.cls);
+        positions.push(0);
+        origin.push(Origin::Trunk);
+        for (t, &id) in text_ids.iter().enumerate() {
+            let pos = t as u32 + 1;
+            slot_of_text[t] = ids.len();
+            ids.push(id);
+            positions.push(pos);
+            origin.push(Origin::Trunk);
+            if let Some(&m) = after.get(&t) {
+                for (b, branch) in mentions[m].branches.iter().enumerate() {
+                    for (j, &bid) in branch.iter().enumerate() {
+                        ids.push(bid);
+                        positions.push(pos + 1 + j as u32);
+                        origin.push(Origin::Branch {
+                            mention: m,
+                            branch: b,
+                        });
+                    }
+                }
+            }
+        }
+        ids.push(self.sep);
+        positions.push(text_ids.len() as u32 + 1);
+        origin.push(Origin::Trunk);
+        debug_assert_eq!(ids.len(), len);
+        // Which sequence slots are each mention's own tokens.
+        let mut mention_of_slot: Vec<Option<usize>> = vec![None; len];
+        for (m, mention) in mentions.iter().enumerate() {
+            for &t in &mention.tokens {
+                mention_of_slot[slot_of_text[t]] = Some(m);
+            }
+        }
+        let mut visible = vec![false; len * len];
+        for i in 0..len {
+            for j in 0..len {
+                visible[i * len + j] = match (origin[i], origin[j]) {
+                    (Origin::Trunk, Origin::Trunk) => true,
+                    (
+                        Origin::Branch { mention, branch },
+                        Origin::Branch {
+                            mention: m2,
+                            branch: b2,
+                        },
+                    ) => mention == m2 && branch == b2,
+                    (Origin::Branch { mention, .. }, Origin::Trunk) => {
+                        mention_of_slot[j] == Some(mention)
+                    }
+                    (Origin::Trunk, Origin::Branch { mention, .. }) => {
+                        mention_of_slot[i] == Some(mention)
+                    }
+                };
+            }
+        }
+        Ok(FusedInput {
+            sequence: Sequence {
+                token_type_ids: vec![0; len],
+                input_ids: ids,
+                position_ids: Some(positions),
+                visible: Some(visible),
+            },
+            injected,
+            text_tokens: text_ids.len(),
+            truncated,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

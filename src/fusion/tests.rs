@@ -1,0 +1,243 @@
+//! Sentence trees built token by token on the tiny test tokenizer
+//! (`tests/data/encoder/tiny/bert-bin/tokenizer.json`, a lower-casing
+//! WordPiece with whole words such as "dog", "park", "ball").
+
+use super::*;
+use crate::encoder::TextTokenizer;
+
+fn tokenizer() -> TextTokenizer {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/encoder/tiny/bert-bin/tokenizer.json");
+    TextTokenizer::from_file(&path, 64).unwrap()
+}
+
+fn id(t: &TextTokenizer, token: &str) -> u32 {
+    t.token_id(token)
+        .unwrap_or_else(|| panic!("{token} not in the test vocabulary"))
+}
+
+const TEXT: &str = "the dog sat in the park";
+
+fn injections() -> Vec<Injection> {
+    let fact = |start, end, subject: &str, predicate: &str, object: &str| Injection {
+        start,
+        end,
+        subject: subject.into(),
+        predicate: predicate.into(),
+        object: object.into(),
+    };
+    vec![
+        fact(4, 7, "dog", "play", "with ball"),
+        fact(18, 22, "park", "near", "tree"),
+        fact(4, 7, "dog", "sleep", "home"),
+    ]
+}
+
+fn fuser(t: &TextTokenizer, mode: FusionMode, limits: FusionLimits) -> Fuser {
+    Fuser::new(t, mode, limits).unwrap()
+}
+
+fn one_fact_each() -> FusionLimits {
+    FusionLimits {
+        max_facts_per_entity: 1,
+        ..FusionLimits::default()
+    }
+}
+
+#[test]
+fn kbert_tree_token_by_token() {
+    let t = tokenizer();
+    let built = fuser(&t, FusionMode::Kbert, one_fact_each())
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    let words = [
+        "[CLS]", "the", "dog", "play", "with", "ball", "sat", "in", "the", "park", "near", "tree",
+        "[SEP]",
+    ];
+    let ids: Vec<u32> = words.iter().map(|w| id(&t, w)).collect();
+    let s = &built.sequence;
+    assert_eq!(s.input_ids, ids);
+    // Soft positions: the sentence keeps 0..=7; branches continue from their entity.
+    assert_eq!(
+        s.position_ids.as_deref(),
+        Some(&[0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7, 8, 7][..])
+    );
+    assert_eq!(s.token_type_ids, vec![0; 13]);
+    assert_eq!(built.injected, vec![0, 1]);
+    assert_eq!((built.text_tokens, built.truncated), (6, false));
+
+    let v = s.visible.as_ref().unwrap();
+    let n = 13;
+    let row = |i: usize| -> Vec<usize> { (0..n).filter(|&j| v[i * n + j]).collect() };
+    let trunk = vec![0, 1, 2, 6, 7, 8, 9, 12];
+    // [CLS] and ordinary words see the sentence only.
+    assert_eq!(row(0), trunk);
+    assert_eq!(row(6), trunk);
+    // "dog" sees the sentence and its branch; "park" the sentence and its own.
+    assert_eq!(row(2), vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12]);
+    assert_eq!(row(9), vec![0, 1, 2, 6, 7, 8, 9, 10, 11, 12]);
+    // Branch tokens see their branch and their entity, nothing else.
+    for i in 3..=5 {
+        assert_eq!(row(i), vec![2, 3, 4, 5]);
+    }
+    for i in 10..=11 {
+        assert_eq!(row(i), vec![9, 10, 11]);
+    }
+}
+
+#[test]
+fn two_facts_of_one_entity_are_separate_branches() {
+    let t = tokenizer();
+    let built = fuser(&t, FusionMode::Kbert, FusionLimits::default())
+        .build(&t, "the dog sat", &injections())
+        .unwrap();
+    let s = &built.sequence;
+    let words = [
+        "[CLS]", "the", "dog", "play", "with", "ball", "sleep", "home", "sat", "[SEP]",
+    ];
+    assert_eq!(
+        s.input_ids,
+        words.iter().map(|w| id(&t, w)).collect::<Vec<_>>()
+    );
+    // Both branches start at the position after "dog".
+    assert_eq!(
+        s.position_ids.as_deref(),
+        Some(&[0, 1, 2, 3, 4, 5, 3, 4, 3, 4][..])
+    );
+    let v = s.visible.as_ref().unwrap();
+    let n = s.len();
+    assert!(
+        !v[3 * n + 6],
+        "branches of one entity do not see each other"
+    );
+    assert!(v[6 * n + 2] && v[2 * n + 6]);
+    assert_eq!(built.injected, vec![0, 2]);
+}
+
+#[test]
+fn limits_cut_facts_never_text() {
+    let t = tokenizer();
+    // Budget of 3 injected tokens: the first branch fits, the second not.
+    let small = FusionLimits {
+        max_injected_tokens: 3,
+        ..one_fact_each()
+    };
+    let built = fuser(&t, FusionMode::Kbert, small)
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    assert_eq!(built.injected, vec![0]);
+    assert_eq!(built.sequence.len(), 6 + 2 + 3);
+    // Room for the text only: no facts, text whole.
+    let tight = FusionLimits {
+        max_tokens: 8,
+        ..FusionLimits::default()
+    };
+    for mode in [FusionMode::Kbert, FusionMode::Append] {
+        let built = fuser(&t, mode, tight)
+            .build(&t, TEXT, &injections())
+            .unwrap();
+        assert_eq!(built.text_tokens, 6, "{mode}: text kept whole");
+        assert!(built.injected.is_empty(), "{mode}: no room for facts");
+        assert!(built.sequence.len() <= 8);
+    }
+    // Longer than max_tokens: the text is cut, facts of the cut part dropped.
+    let short = FusionLimits {
+        max_tokens: 6,
+        ..FusionLimits::default()
+    };
+    let built = fuser(&t, FusionMode::Kbert, short)
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    assert!(built.truncated);
+    assert_eq!(built.text_tokens, 4);
+    assert!(built.injected.is_empty(), "no room left for facts");
+    // A fact longer than max_tokens_per_fact is cut.
+    let per_fact = FusionLimits {
+        max_tokens_per_fact: 2,
+        ..one_fact_each()
+    };
+    let built = fuser(&t, FusionMode::Kbert, per_fact)
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    let words = [
+        "[CLS]", "the", "dog", "play", "with", "sat", "in", "the", "park", "near", "tree", "[SEP]",
+    ];
+    assert_eq!(
+        built.sequence.input_ids,
+        words.iter().map(|w| id(&t, w)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn append_puts_facts_in_a_second_segment() {
+    let t = tokenizer();
+    let built = fuser(&t, FusionMode::Append, one_fact_each())
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    let words = [
+        "[CLS]", "the", "dog", "sat", "in", "the", "park", "[SEP]", "dog", "play", "with", "ball",
+        "park", "near", "tree", "[SEP]",
+    ];
+    let s = &built.sequence;
+    assert_eq!(
+        s.input_ids,
+        words.iter().map(|w| id(&t, w)).collect::<Vec<_>>()
+    );
+    assert_eq!(s.token_type_ids, [vec![0; 8], vec![1; 8]].concat());
+    assert!(s.position_ids.is_none() && s.visible.is_none());
+    assert_eq!(built.injected, vec![0, 1]);
+}
+
+#[test]
+fn none_ignores_facts() {
+    let t = tokenizer();
+    let built = fuser(&t, FusionMode::None, FusionLimits::default())
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    let plain = t.encode(&[TEXT]).unwrap().remove(0).ids;
+    assert_eq!(built.sequence, Sequence::plain(plain));
+    assert!(built.injected.is_empty());
+}
+
+#[test]
+fn mentions_outside_the_text_or_overlapping_are_skipped() {
+    let t = tokenizer();
+    let mut inj = injections();
+    inj.push(Injection {
+        start: 100,
+        end: 104,
+        subject: "x".into(),
+        predicate: "near".into(),
+        object: "sun".into(),
+    });
+    // "the dog" overlaps "dog", which already anchors a branch.
+    inj.push(Injection {
+        start: 0,
+        end: 7,
+        subject: "the dog".into(),
+        predicate: "near".into(),
+        object: "sun".into(),
+    });
+    let built = fuser(&t, FusionMode::Kbert, one_fact_each())
+        .build(&t, TEXT, &inj)
+        .unwrap();
+    assert_eq!(built.injected.len(), 2);
+    assert!(!built.injected.contains(&3));
+}
+
+#[test]
+fn bad_limits_are_refused() {
+    let t = tokenizer();
+    let e = Fuser::new(
+        &t,
+        FusionMode::Kbert,
+        FusionLimits {
+            max_tokens: 2,
+            ..FusionLimits::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, FusionError::TooShort(2)));
+    assert_eq!("kbert".parse::<FusionMode>().unwrap(), FusionMode::Kbert);
+    assert!("graph".parse::<FusionMode>().is_err());
+}
