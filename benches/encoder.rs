@@ -5,10 +5,11 @@
 //! Not a test: run by `scripts/bench-encoder.sh`, which runs PyTorch and ONNX
 //! Runtime on the same inputs (`benches/encoder-inputs.json`) in the same run.
 //!
-//! `cargo bench --bench encoder -- [--model DIR] [--windows N] [--window-s S] [--rows b1x16,b32x16,b32x128]`
-//! prints one JSON object on stdout.
+//! `cargo bench --bench encoder -- [--model DIR] [--windows N] [--window-s S] [--rows b1x16,b32x16,b32x128] [--path fused|tensor]`
+//! prints one JSON object on stdout. `--path tensor` runs the plain candle
+//! tensor path (the one training uses) instead of the fused kernels.
 
-use graft::encoder::{Encoder, Pooling};
+use graft::encoder::{masked_mean, Batch, Encoder, Pooling, Sequence};
 use std::time::Instant;
 
 #[global_allocator]
@@ -28,6 +29,11 @@ fn main() {
         .unwrap_or_else(|| root.join("models/all-MiniLM-L6-v2"));
     let windows: usize = arg(&args, "--windows").map_or(5, |v| v.parse().expect("--windows N"));
     let window_s: f64 = arg(&args, "--window-s").map_or(1.0, |v| v.parse().expect("--window-s S"));
+    let tensor_path = match arg(&args, "--path").as_deref() {
+        None | Some("fused") => false,
+        Some("tensor") => true,
+        Some(other) => panic!("--path fused|tensor, not {other}"),
+    };
     let rows_wanted = arg(&args, "--rows").unwrap_or_else(|| "b1x16,b32x16,b32x128".into());
     let inputs: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("benches/encoder-inputs.json")).expect("inputs file"),
@@ -56,7 +62,26 @@ fn main() {
         }
         let encode = |call: &Vec<String>| {
             let refs: Vec<&str> = call.iter().map(String::as_str).collect();
-            encoder.embed(&refs, Pooling::Mean, false).expect("embed")
+            if !tensor_path {
+                return encoder.embed(&refs, Pooling::Mean, false).expect("embed");
+            }
+            let tokenized = encoder.tokenizer().encode(&refs).expect("tokenize");
+            let sequences: Vec<Sequence> = tokenized
+                .iter()
+                .map(|t| Sequence::plain(t.ids.clone()))
+                .collect();
+            let batch = Batch::new(&sequences, encoder.config()).expect("batch");
+            let hidden = encoder.model().forward_unfused(&batch).expect("forward");
+            let vectors = masked_mean(&hidden, &batch.padding_mask)
+                .expect("pool")
+                .to_vec2::<f32>()
+                .expect("rows");
+            graft::encoder::Embeddings {
+                vectors,
+                dim: encoder.config().hidden_size,
+                tokens: tokenized.iter().map(|t| t.ids.len()).collect(),
+                truncated: tokenized.iter().map(|t| t.truncated).collect(),
+            }
         };
         let per_call = calls[0].len() as f64;
         let tokens: usize = calls
@@ -91,5 +116,10 @@ fn main() {
             serde_json::json!({"sentences_per_s": (median * 10.0).round() / 10.0, "mean_tokens": mean_tokens}),
         );
     }
+    result.insert(
+        "path".into(),
+        (if tensor_path { "tensor" } else { "fused" }).into(),
+    );
+    result.insert("threads".into(), rayon::current_num_threads().into());
     println!("{}", serde_json::Value::Object(result));
 }

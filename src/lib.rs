@@ -16,6 +16,7 @@
 //!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
 //! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
 pub mod api;
+pub mod classifier;
 pub mod cli;
 pub mod encoder;
 pub mod fusion;

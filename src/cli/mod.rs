@@ -1,6 +1,7 @@
 //! The `graft` command line: flag definitions (clap) and dispatch. Each
 //! subcommand parses its flags and calls the core; no logic of its own.
 
+mod classify;
 mod embed;
 mod graph;
 mod link;
@@ -48,6 +49,12 @@ pub enum Command {
     Link(link::LinkArgs),
     /// Embed texts with a BERT model folder; print {"embeddings": [[...]], "dim": N} as JSON.
     Embed(embed::EmbedArgs),
+    /// Fine-tune a classifier on labelled data, with graph facts fused into its input (K-BERT).
+    Train(Box<classify::TrainArgs>),
+    /// Evaluate a trained classifier: accuracy, per-label P/R/F1, confusion matrix (JSON, Markdown, SVG).
+    Eval(classify::EvalArgs),
+    /// Classify a text with a trained model; print the label, the ranking, the entities and the injected facts.
+    Classify(classify::ClassifyArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -58,6 +65,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Graph(cmd) => graph::run(&cli.data_dir, cmd),
         Command::Link(args) => link::run(&cli.data_dir, args),
         Command::Embed(args) => embed::run(args),
+        Command::Train(args) => classify::run_train(&cli.data_dir, *args),
+        Command::Eval(args) => classify::run_eval(&cli.data_dir, args),
+        Command::Classify(args) => classify::run_classify(&cli.data_dir, args),
     };
     match result {
         Ok(()) => 0,

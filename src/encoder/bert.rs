@@ -111,6 +111,9 @@ pub struct BertModel {
     params: Vec<(String, Tensor)>,
     /// The same parameters as variables, when loaded for fine-tuning.
     vars: Vec<Var>,
+    /// Draws dropout masks in training; seeded by [`Self::set_seed`] so a
+    /// run is repeatable (candle's own CPU random source cannot be seeded).
+    rng: std::sync::Arc<std::sync::Mutex<rand::rngs::StdRng>>,
 }
 
 struct Loader<'a> {
@@ -251,7 +254,14 @@ impl BertModel {
             pooler,
             params: l.params,
             vars: l.vars,
+            rng: std::sync::Arc::new(std::sync::Mutex::new(rand::SeedableRng::seed_from_u64(0))),
         })
+    }
+
+    /// Seeds the dropout masks of training passes.
+    pub fn set_seed(&self, seed: u64) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) =
+            rand::SeedableRng::seed_from_u64(seed);
     }
 
     /// The configuration the model was built from.
@@ -333,7 +343,17 @@ impl BertModel {
             self.config.hidden_dropout
         };
         match mode {
-            Mode::Train if p > 0.0 => candle_nn::ops::dropout(x, p),
+            Mode::Train if p > 0.0 => {
+                use rand::Rng;
+                let scale = 1.0 / (1.0 - p);
+                let mask: Vec<f32> = {
+                    let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                    (0..x.elem_count())
+                        .map(|_| if rng.random::<f32>() < p { 0.0 } else { scale })
+                        .collect()
+                };
+                x * Tensor::from_vec(mask, x.shape(), x.device())?
+            }
             _ => Ok(x.clone()),
         }
     }

@@ -27,15 +27,19 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     }
 }
 
-/// Rows per task of a row-blocked linear (0: let gemm split the work).
-fn row_block() -> usize {
-    static BLOCK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *BLOCK.get_or_init(|| {
+/// Rows per task of a row-blocked linear for `n` rows on `threads` cores:
+/// about two tasks per core, 64 to 256 rows (a 256 × 1536 f32 block is
+/// 1.5 MiB: it stays in this CPU's L2 for the GELU pass). 0 = let gemm split
+/// the work across cores instead. `GRAFT_ROW_BLOCK=N` fixes it (0 turns row
+/// blocking off), for the measurements of `docs/performance.md`.
+fn row_block(n: usize, threads: usize) -> usize {
+    static FIXED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let fixed = *FIXED.get_or_init(|| {
         std::env::var("GRAFT_ROW_BLOCK")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(128)
-    })
+    });
+    fixed.unwrap_or_else(|| (n / (2 * threads.max(1))).clamp(64, 256))
 }
 
 /// `y = act(x·W + b)` for `rows` rows; `y` holds rows × out.
@@ -92,14 +96,7 @@ fn linear_block(
 fn parallelism(flops: usize) -> Parallelism {
     // Below ~1 MFLOP a second thread costs more than it saves.
     let threads = rayon::current_num_threads();
-    static MIN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let min = *MIN.get_or_init(|| {
-        std::env::var("GRAFT_PAR_MIN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1 << 20)
-    });
-    if threads > 1 && flops > min {
+    if threads > 1 && flops > 1 << 20 {
         Parallelism::Rayon(threads)
     } else {
         Parallelism::None
@@ -151,8 +148,9 @@ impl CustomOp3 for FusedLinear {
             );
         }
         let mut y = vec![0f32; n * out];
-        let block = row_block();
-        if block > 0 && n >= 2 * block && rayon::current_num_threads() > 1 {
+        let threads = rayon::current_num_threads();
+        let block = row_block(n, threads);
+        if threads > 1 && block > 0 && n >= 2 * block {
             // Row blocks on separate cores, each a single-threaded gemm whose
             // output is still in cache when GELU runs over it.
             y.par_chunks_mut(block * out)

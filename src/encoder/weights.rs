@@ -141,6 +141,11 @@ impl Weights {
         Ok(Some(t))
     }
 
+    /// Every tensor left, by its name in the file.
+    pub fn into_tensors(self) -> HashMap<String, Tensor> {
+        self.tensors
+    }
+
     /// Removes and returns a tensor by its full name (no prefix applied),
     /// e.g. a classifier head's `classifier.weight`.
     pub fn take_exact(&mut self, name: &str) -> Option<Tensor> {

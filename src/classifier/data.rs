@@ -1,0 +1,393 @@
+//! Labelled examples from CSV, TSV or JSON Lines files, checked line by line.
+//!
+//! Every problem names the file and the line: a missing column, an empty
+//! text, a line that is not UTF-8, a line over the length bound, a label
+//! outside the training labels (dev and test files).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Longest line read, in bytes; longer lines are an error, not read whole.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// One labelled example.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// The text.
+    pub text: String,
+    /// Its labels: one for single-label data, any number for multi-label.
+    pub labels: Vec<String>,
+    /// The 1-based line it came from.
+    pub line: usize,
+}
+
+/// How to read a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataFormat {
+    /// Field (JSONL) or column (CSV/TSV) holding the text.
+    pub text_field: String,
+    /// Field or column holding the label(s).
+    pub label_field: String,
+    /// For multi-label CSV/TSV: the separator inside the label column (e.g.
+    /// `|`). In JSONL a list of strings is multi-label by itself.
+    pub label_separator: Option<String>,
+}
+
+impl Default for DataFormat {
+    fn default() -> Self {
+        Self {
+            text_field: "text".into(),
+            label_field: "label".into(),
+            label_separator: None,
+        }
+    }
+}
+
+/// Errors reading labelled data; each names the file and, where there is
+/// one, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {file}: {message}")]
+    Io { file: PathBuf, message: String },
+    #[error("{file}: unknown format (use a .jsonl, .csv or .tsv file)")]
+    UnknownFormat { file: PathBuf },
+    #[error("{file} line {line}: not valid UTF-8")]
+    NotUtf8 { file: PathBuf, line: usize },
+    #[error("{file} line {line}: longer than {limit} bytes")]
+    LineTooLong {
+        file: PathBuf,
+        line: usize,
+        limit: usize,
+    },
+    #[error("{file} line {line}: no column or field \"{column}\"")]
+    MissingColumn {
+        file: PathBuf,
+        line: usize,
+        column: String,
+    },
+    #[error("{file} line {line}: {message}")]
+    Malformed {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{file} line {line}: the text is empty")]
+    EmptyText { file: PathBuf, line: usize },
+    #[error("{file} line {line}: no label")]
+    NoLabel { file: PathBuf, line: usize },
+    #[error("{file} line {line}: label \"{label}\" does not occur in the training data")]
+    UnknownLabel {
+        file: PathBuf,
+        line: usize,
+        label: String,
+    },
+    #[error("{file}: no examples")]
+    Empty { file: PathBuf },
+    #[error("{file}: only one class (\"{label}\"): a classifier needs at least two")]
+    OneClass { file: PathBuf, label: String },
+    #[error("{file}: label \"{label}\" has only {count} example(s) (at least {min} needed; lower --min-examples-per-label to accept it)")]
+    RareLabel {
+        file: PathBuf,
+        label: String,
+        count: usize,
+        min: usize,
+    },
+}
+
+/// Reads every example of `path` (format from the extension: `.jsonl`,
+/// `.json`, `.csv`, `.tsv`; `.gz` not supported).
+///
+/// Errors: as [`DataError`]; the first problem found stops the read.
+pub fn read_examples(path: &Path, format: &DataFormat) -> Result<Vec<Example>, DataError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let lines = read_lines(path)?;
+    let examples = match ext.as_str() {
+        "jsonl" | "json" | "ndjson" => read_jsonl(path, &lines, format)?,
+        "csv" => read_delimited(path, &lines, format, b',')?,
+        "tsv" => read_delimited(path, &lines, format, b'\t')?,
+        _ => return Err(DataError::UnknownFormat { file: path.into() }),
+    };
+    if examples.is_empty() {
+        return Err(DataError::Empty { file: path.into() });
+    }
+    Ok(examples)
+}
+
+/// The file's lines (1-based numbering by position), each checked for
+/// UTF-8 and length before it is kept.
+fn read_lines(path: &Path) -> Result<Vec<String>, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
+        file: path.into(),
+        message: e.to_string(),
+    })?;
+    let mut reader = BufReader::new(file);
+    let mut lines = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| DataError::Io {
+                file: path.into(),
+                message: e.to_string(),
+            })?;
+        if n == 0 {
+            break;
+        }
+        let line = lines.len() + 1;
+        if buf.len() > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
+            return Err(DataError::LineTooLong {
+                file: path.into(),
+                line,
+                limit: MAX_LINE_BYTES,
+            });
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        let text = String::from_utf8(std::mem::take(&mut buf)).map_err(|_| DataError::NotUtf8 {
+            file: path.into(),
+            line,
+        })?;
+        lines.push(text);
+    }
+    Ok(lines)
+}
+
+fn read_jsonl(
+    path: &Path,
+    lines: &[String],
+    format: &DataFormat,
+) -> Result<Vec<Example>, DataError> {
+    let mut out = Vec::new();
+    for (i, raw) in lines.iter().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(raw).map_err(|e| DataError::Malformed {
+                file: path.into(),
+                line,
+                message: format!("not a JSON object: {e}"),
+            })?;
+        let missing = |column: &str| DataError::MissingColumn {
+            file: path.into(),
+            line,
+            column: column.into(),
+        };
+        let text = match value.get(&format.text_field) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Err(DataError::Malformed {
+                    file: path.into(),
+                    line,
+                    message: format!("\"{}\" is not a string", format.text_field),
+                })
+            }
+            None => return Err(missing(&format.text_field)),
+        };
+        let labels = match value.get(&format.label_field) {
+            Some(serde_json::Value::String(s)) => split_label(s, format),
+            Some(serde_json::Value::Number(n)) => vec![n.to_string()],
+            Some(serde_json::Value::Bool(b)) => vec![b.to_string()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => Ok(s.trim().to_string()),
+                    serde_json::Value::Number(n) => Ok(n.to_string()),
+                    _ => Err(DataError::Malformed {
+                        file: path.into(),
+                        line,
+                        message: "labels must be strings or numbers".into(),
+                    }),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(DataError::Malformed {
+                    file: path.into(),
+                    line,
+                    message: format!(
+                        "\"{}\" must be a string, a number or a list",
+                        format.label_field
+                    ),
+                })
+            }
+            None => return Err(missing(&format.label_field)),
+        };
+        out.push(check(path, line, text, labels)?);
+    }
+    Ok(out)
+}
+
+fn read_delimited(
+    path: &Path,
+    lines: &[String],
+    format: &DataFormat,
+    delimiter: u8,
+) -> Result<Vec<Example>, DataError> {
+    let joined = lines.join("\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(joined.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| DataError::Malformed {
+            file: path.into(),
+            line: 1,
+            message: e.to_string(),
+        })?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| DataError::MissingColumn {
+                file: path.into(),
+                line: 1,
+                column: name.into(),
+            })
+    };
+    let (text_col, label_col) = (column(&format.text_field)?, column(&format.label_field)?);
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| DataError::Malformed {
+            file: path.into(),
+            line: e.position().map_or(0, |p| p.line() as usize),
+            message: e.to_string(),
+        })?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let get = |col: usize, name: &str| {
+            record.get(col).ok_or_else(|| DataError::MissingColumn {
+                file: path.into(),
+                line,
+                column: name.into(),
+            })
+        };
+        let text = get(text_col, &format.text_field)?.to_string();
+        let labels = split_label(get(label_col, &format.label_field)?, format);
+        out.push(check(path, line, text, labels)?);
+    }
+    Ok(out)
+}
+
+fn split_label(s: &str, format: &DataFormat) -> Vec<String> {
+    match &format.label_separator {
+        Some(sep) => s
+            .split(sep.as_str())
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        None => vec![s.trim().to_string()],
+    }
+}
+
+fn check(
+    path: &Path,
+    line: usize,
+    text: String,
+    labels: Vec<String>,
+) -> Result<Example, DataError> {
+    if text.trim().is_empty() {
+        return Err(DataError::EmptyText {
+            file: path.into(),
+            line,
+        });
+    }
+    let labels: Vec<String> = labels.into_iter().filter(|l| !l.is_empty()).collect();
+    if labels.is_empty() {
+        return Err(DataError::NoLabel {
+            file: path.into(),
+            line,
+        });
+    }
+    Ok(Example { text, labels, line })
+}
+
+/// The label set of training data, sorted, after checking there are at
+/// least two classes and `min_examples` examples of each.
+///
+/// Errors: [`DataError::OneClass`], [`DataError::RareLabel`].
+pub fn label_set(
+    path: &Path,
+    examples: &[Example],
+    min_examples: usize,
+) -> Result<Vec<String>, DataError> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in examples {
+        for l in &e.labels {
+            *counts.entry(l).or_default() += 1;
+        }
+    }
+    if counts.len() < 2 {
+        return Err(DataError::OneClass {
+            file: path.into(),
+            label: counts
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    if let Some((label, count)) = counts.iter().find(|(_, &c)| c < min_examples) {
+        return Err(DataError::RareLabel {
+            file: path.into(),
+            label: label.to_string(),
+            count: *count,
+            min: min_examples,
+        });
+    }
+    Ok(counts.keys().map(|l| l.to_string()).collect())
+}
+
+/// Checks that every label of `examples` is in `labels`.
+///
+/// Errors: [`DataError::UnknownLabel`] naming the first offending line.
+pub fn check_known(path: &Path, examples: &[Example], labels: &[String]) -> Result<(), DataError> {
+    for e in examples {
+        if let Some(l) = e.labels.iter().find(|l| !labels.contains(l)) {
+            return Err(DataError::UnknownLabel {
+                file: path.into(),
+                line: e.line,
+                label: l.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 of a file as lower-case hex (recorded in `graft.json` so a model
+/// says which data it was trained on).
+pub fn file_sha256(path: &Path) -> Result<String, DataError> {
+    use sha2::Digest;
+    let io = |e: std::io::Error| DataError::Io {
+        file: path.into(),
+        message: e.to_string(),
+    };
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -1,0 +1,587 @@
+//! Fine-tuning: a linear head on the pooled encoder vector, trained with
+//! AdamW (Loshchilov & Hutter 2019), linear warm-up then linear decay of the
+//! learning rate, gradient clipping by global norm, class-balanced loss
+//! weights, early stopping on dev macro-F1 with the best checkpoint kept.
+//!
+//! Two regimes:
+//! - **frozen encoder** (`freeze_encoder`): every input is encoded once
+//!   (fused inference kernels) and only the head trains: minutes on a CPU;
+//! - **full fine-tuning**: every weight trains through the encoder's
+//!   differentiable tensor path, with dropout.
+//!
+//! Deterministic under a seed on one machine: the head's initial weights,
+//! the shuffling and the dropout masks all come from seeded generators.
+
+use super::data::Example;
+use super::metrics::{evaluate, Metrics};
+use super::model::{Classifier, ClassifierError, EncoderCard, GraphCard, ModelCard, CARD_FORMAT};
+use crate::encoder::{Batch, Encoder, Mode, Pooling, Sequence};
+use crate::fusion::{FusedInput, Fuser, FusionLimits, FusionMode, Injection};
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything `graft train` is configured with.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The base encoder folder.
+    pub base: PathBuf,
+    /// Where the trained folder goes.
+    pub out: PathBuf,
+    pub fusion: FusionMode,
+    pub limits: FusionLimits,
+    pub pooling: Pooling,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Share of all steps spent warming the learning rate up from 0.
+    pub warmup: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    pub freeze_encoder: bool,
+    /// Epochs without a better dev macro-F1 before stopping.
+    pub patience: usize,
+    /// Largest global gradient norm (larger gradients are scaled down).
+    pub clip_norm: f64,
+    /// Weight each class's loss by n / (classes × n_class).
+    pub balanced: bool,
+    pub multi_label: bool,
+    /// Dropout on the pooled vector before the head.
+    pub head_dropout: f32,
+}
+
+/// One epoch's record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub dev_accuracy: f64,
+    pub dev_macro_f1: f64,
+    pub examples_per_s: f64,
+    pub seconds: f64,
+}
+
+/// Progress of training, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Inputs being built and (frozen) encoded: done of total.
+    Preparing { done: usize, total: usize },
+    /// One optimisation step: epoch, step of steps, the batch's loss, examples/s.
+    Step {
+        epoch: usize,
+        step: usize,
+        steps: usize,
+        loss: f64,
+        examples_per_s: f64,
+    },
+    /// An epoch ended.
+    Epoch(EpochRecord),
+}
+
+/// Labelled examples with their fused inputs.
+pub struct Prepared {
+    pub inputs: Vec<FusedInput>,
+    /// Label indexes per example.
+    pub targets: Vec<Vec<usize>>,
+}
+
+/// Builds fused inputs for examples. `knowledge` gives the facts of a text.
+pub fn prepare(
+    encoder: &Encoder,
+    fuser: &Fuser,
+    labels: &[String],
+    examples: &[Example],
+    knowledge: &(dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync),
+    progress: &dyn Fn(Progress),
+) -> Result<Prepared, ClassifierError> {
+    let index: HashMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let mut inputs = Vec::with_capacity(examples.len());
+    let mut targets = Vec::with_capacity(examples.len());
+    for (i, e) in examples.iter().enumerate() {
+        let facts = if fuser.mode() == FusionMode::None {
+            Vec::new()
+        } else {
+            knowledge(&e.text).map_err(ClassifierError::Other)?
+        };
+        inputs.push(fuser.build(encoder.tokenizer(), &e.text, &facts)?);
+        targets.push(
+            e.labels
+                .iter()
+                .filter_map(|l| index.get(l.as_str()).copied())
+                .collect(),
+        );
+        if i % 256 == 0 {
+            progress(Progress::Preparing {
+                done: i,
+                total: examples.len(),
+            });
+        }
+    }
+    Ok(Prepared { inputs, targets })
+}
+
+/// Share of inputs that got at least one fact.
+pub fn coverage(p: &Prepared) -> f64 {
+    if p.inputs.is_empty() {
+        return 0.0;
+    }
+    p.inputs.iter().filter(|i| !i.injected.is_empty()).count() as f64 / p.inputs.len() as f64
+}
+
+fn class_weights(labels: usize, targets: &[Vec<usize>], balanced: bool) -> Vec<f32> {
+    if !balanced {
+        return vec![1.0; labels];
+    }
+    let mut counts = vec![0usize; labels];
+    for t in targets {
+        for &l in t {
+            counts[l] += 1;
+        }
+    }
+    let n: usize = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                0.0
+            } else {
+                n as f32 / (labels as f32 * c as f32)
+            }
+        })
+        .collect()
+}
+
+/// Loss of logits `[batch, labels]` against targets: weighted cross-entropy
+/// (single-label) or weighted binary cross-entropy per label (multi-label).
+fn loss(
+    logits: &Tensor,
+    targets: &[Vec<usize>],
+    weights: &[f32],
+    multi_label: bool,
+) -> candle_core::Result<Tensor> {
+    let (b, n) = logits.dims2()?;
+    let dev = logits.device();
+    let mut onehot = vec![0f32; b * n];
+    for (i, t) in targets.iter().enumerate() {
+        for &l in t {
+            onehot[i * n + l] = 1.0;
+        }
+    }
+    let y = Tensor::from_vec(onehot, (b, n), dev)?;
+    let w = Tensor::from_vec(weights.to_vec(), (1, n), dev)?;
+    if multi_label {
+        // BCE with logits, stable: max(x,0) - x*y + log(1 + exp(-|x|)).
+        let l =
+            ((logits.relu()? - (logits * &y)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        return l.broadcast_mul(&w)?.mean_all();
+    }
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let per = (logp * &y)?.broadcast_mul(&w)?.sum(D::Minus1)?.neg()?; // [b]
+    let norm = y.broadcast_mul(&w)?.sum_all()?;
+    per.sum_all()?.div(&norm)
+}
+
+/// Learning rate at `step` of `total`: linear warm-up, then linear decay to 0.
+pub fn schedule(peak: f64, warmup: f64, step: usize, total: usize) -> f64 {
+    let warm = ((total as f64) * warmup).round().max(1.0);
+    let s = step as f64 + 1.0;
+    if s <= warm {
+        peak * s / warm
+    } else {
+        peak * ((total as f64 - s) / (total as f64 - warm).max(1.0)).max(0.0)
+    }
+}
+
+fn clip(
+    grads: &mut candle_core::backprop::GradStore,
+    vars: &[Var],
+    max_norm: f64,
+) -> candle_core::Result<f64> {
+    let mut sq = 0f64;
+    for v in vars {
+        if let Some(g) = grads.get(v) {
+            sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+    }
+    let norm = sq.sqrt();
+    if max_norm > 0.0 && norm > max_norm {
+        let scale = max_norm / (norm + 1e-6);
+        for v in vars {
+            if let Some(g) = grads.remove(v) {
+                grads.insert(v, (g * scale)?);
+            }
+        }
+    }
+    Ok(norm)
+}
+
+/// What [`train`] returns: the card written and the best epoch's dev scores.
+pub struct Trained {
+    pub card: ModelCard,
+    pub dev: Metrics,
+}
+
+/// Trains a classifier and writes its folder to `opts.out`.
+///
+/// `graph`: the generation and predicates of the graph facts came from.
+/// `data_info`: hashes and paths of the data files, recorded in the card.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    opts: &TrainOptions,
+    labels: &[String],
+    train_examples: &[Example],
+    dev_examples: &[Example],
+    knowledge: &(dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync),
+    graph: Option<(u64, Vec<String>)>,
+    data_info: serde_json::Value,
+    progress: &dyn Fn(Progress),
+) -> Result<Trained, ClassifierError> {
+    let trainable = !opts.freeze_encoder;
+    let (mut encoder, _) = Encoder::load_with_weights(&opts.base, trainable)?;
+    encoder.set_max_tokens(opts.limits.max_tokens)?;
+    encoder.model().set_seed(opts.seed);
+    let fuser = Fuser::new(encoder.tokenizer(), opts.fusion, opts.limits)?;
+    let train_set = prepare(
+        &encoder,
+        &fuser,
+        labels,
+        train_examples,
+        knowledge,
+        progress,
+    )?;
+    let dev_set = prepare(&encoder, &fuser, labels, dev_examples, knowledge, progress)?;
+    let hidden = encoder.config().hidden_size;
+    let n_labels = labels.len();
+    let dev = Device::Cpu;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    // Head: N(0, 0.02) weights (BERT's initialiser range), zero bias.
+    let init: Vec<f32> = {
+        use rand::Rng;
+        (0..n_labels * hidden)
+            .map(|_| {
+                // Box–Muller from two uniforms.
+                let (u1, u2): (f32, f32) = (rng.random::<f32>().max(1e-12), rng.random());
+                0.02 * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+            })
+            .collect()
+    };
+    let head_w = Var::from_tensor(&Tensor::from_vec(init, (n_labels, hidden), &dev)?)?;
+    let head_b = Var::zeros(n_labels, DType::F32, &dev)?;
+    let weights = class_weights(n_labels, &train_set.targets, opts.balanced);
+
+    let pool = |batch: &Batch, mode: Mode| -> Result<Tensor, ClassifierError> {
+        let h = encoder.model().forward(batch, mode)?;
+        Ok(encoder.pool(&h, batch, opts.pooling)?)
+    };
+    // Frozen: encode every input once.
+    let encode_all = |set: &Prepared| -> Result<Tensor, ClassifierError> {
+        let seqs: Vec<Sequence> = set.inputs.iter().map(|i| i.sequence.clone()).collect();
+        let rows = encoder.pool_sequences(&seqs, opts.pooling, false)?;
+        let flat: Vec<f32> = rows.concat();
+        Ok(Tensor::from_vec(flat, (seqs.len(), hidden), &dev)?)
+    };
+    let (train_features, dev_features) = if trainable {
+        (None, None)
+    } else {
+        progress(Progress::Preparing {
+            done: 0,
+            total: train_set.inputs.len() + dev_set.inputs.len(),
+        });
+        (Some(encode_all(&train_set)?), Some(encode_all(&dev_set)?))
+    };
+
+    let mut vars: Vec<Var> = vec![head_w.clone(), head_b.clone()];
+    if trainable {
+        vars.extend(encoder.model().vars().iter().cloned());
+    }
+    let mut opt = AdamW::new(
+        vars.clone(),
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: opts.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+    let head_logits = |pooled: &Tensor| -> candle_core::Result<Tensor> {
+        pooled
+            .matmul(&head_w.as_tensor().t()?)?
+            .broadcast_add(head_b.as_tensor())
+    };
+    let predict_dev = || -> Result<Vec<Vec<usize>>, ClassifierError> {
+        let logits = match &dev_features {
+            Some(f) => head_logits(f)?,
+            None => {
+                let mut rows = Vec::new();
+                let mut order: Vec<usize> = (0..dev_set.inputs.len()).collect();
+                order.sort_by_key(|&i| dev_set.inputs[i].sequence.len());
+                let mut out = vec![Vec::new(); order.len()];
+                for chunk in order.chunks(32) {
+                    let seqs: Vec<Sequence> = chunk
+                        .iter()
+                        .map(|&i| dev_set.inputs[i].sequence.clone())
+                        .collect();
+                    let batch = Batch::new(&seqs, encoder.config())?;
+                    let l = head_logits(&pool(&batch, Mode::Infer)?)?.to_vec2::<f32>()?;
+                    for (row, &i) in l.into_iter().zip(chunk) {
+                        out[i] = row;
+                    }
+                }
+                rows.extend(out.into_iter().flatten());
+                Tensor::from_vec(rows, (dev_set.inputs.len(), n_labels), &dev)?
+            }
+        };
+        let l = logits.to_vec2::<f32>()?;
+        Ok(l.iter().map(|row| decide(row, opts.multi_label)).collect())
+    };
+
+    let steps_per_epoch = train_set.inputs.len().div_ceil(opts.batch_size.max(1));
+    let total_steps = steps_per_epoch * opts.epochs.max(1);
+    let mut step = 0;
+    let mut best: Option<(f64, usize, Vec<Tensor>, Metrics)> = None;
+    let mut history = Vec::new();
+    let mut order: Vec<usize> = (0..train_set.inputs.len()).collect();
+    for epoch in 1..=opts.epochs.max(1) {
+        let started = Instant::now();
+        order.shuffle(&mut rng);
+        let mut epoch_loss = 0f64;
+        for (s, chunk) in order.chunks(opts.batch_size.max(1)).enumerate() {
+            let t0 = Instant::now();
+            let targets: Vec<Vec<usize>> = chunk
+                .iter()
+                .map(|&i| train_set.targets[i].clone())
+                .collect();
+            let pooled = match &train_features {
+                Some(f) => {
+                    let idx = Tensor::from_vec(
+                        chunk.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                        chunk.len(),
+                        &dev,
+                    )?;
+                    f.index_select(&idx, 0)?
+                }
+                None => {
+                    let seqs: Vec<Sequence> = chunk
+                        .iter()
+                        .map(|&i| train_set.inputs[i].sequence.clone())
+                        .collect();
+                    let batch = Batch::new(&seqs, encoder.config())?;
+                    pool(&batch, Mode::Train)?
+                }
+            };
+            let pooled = if opts.head_dropout > 0.0 {
+                // Seeded mask (candle's CPU random source cannot be seeded).
+                use rand::Rng;
+                let keep = 1.0 / (1.0 - opts.head_dropout);
+                let mask: Vec<f32> = (0..pooled.elem_count())
+                    .map(|_| {
+                        if rng.random::<f32>() < opts.head_dropout {
+                            0.0
+                        } else {
+                            keep
+                        }
+                    })
+                    .collect();
+                (pooled * Tensor::from_vec(mask, (chunk.len(), hidden), &dev)?)?
+            } else {
+                pooled
+            };
+            let l = loss(&head_logits(&pooled)?, &targets, &weights, opts.multi_label)?;
+            let mut grads = l.backward()?;
+            clip(&mut grads, &vars, opts.clip_norm)?;
+            opt.set_learning_rate(schedule(opts.lr, opts.warmup, step, total_steps));
+            opt.step(&grads)?;
+            step += 1;
+            let lv = l.to_scalar::<f32>()? as f64;
+            epoch_loss += lv * chunk.len() as f64;
+            progress(Progress::Step {
+                epoch,
+                step: s + 1,
+                steps: steps_per_epoch,
+                loss: lv,
+                examples_per_s: chunk.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let predicted = predict_dev()?;
+        let metrics = evaluate(labels, &dev_set.targets, &predicted);
+        let record = EpochRecord {
+            epoch,
+            train_loss: epoch_loss / train_set.inputs.len().max(1) as f64,
+            dev_accuracy: metrics.accuracy,
+            dev_macro_f1: metrics.macro_avg.f1,
+            examples_per_s: train_set.inputs.len() as f64 / seconds.max(1e-9),
+            seconds,
+        };
+        progress(Progress::Epoch(record.clone()));
+        history.push(serde_json::to_value(&record).expect("plain record"));
+        let better = best
+            .as_ref()
+            .is_none_or(|(f, ..)| metrics.macro_avg.f1 > *f);
+        if better {
+            let snapshot: Vec<Tensor> = vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<Result<_, _>>()?;
+            best = Some((metrics.macro_avg.f1, epoch, snapshot, metrics));
+        } else if epoch - best.as_ref().map_or(0, |b| b.1) >= opts.patience.max(1) {
+            break;
+        }
+    }
+    let (_, best_epoch, snapshot, dev_metrics) = best.expect("at least one epoch");
+    // Write the folder: base config and tokenizer, encoder + head tensors, card.
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| ClassifierError::Other(format!("{}: {e}", opts.out.display())))?;
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(opts.base.join(file), opts.out.join(file))
+            .map_err(|e| ClassifierError::Other(format!("copying {file}: {e}")))?;
+    }
+    let mut tensors: HashMap<String, Tensor> = if trainable {
+        encoder
+            .model()
+            .named_parameters()
+            .iter()
+            .zip(&snapshot[2..])
+            .map(|((name, _), t)| (name.clone(), t.clone()))
+            .collect()
+    } else {
+        crate::encoder::Weights::from_dir(&opts.base)?.into_tensors()
+    };
+    tensors.insert("classifier.weight".into(), snapshot[0].clone());
+    tensors.insert("classifier.bias".into(), snapshot[1].clone());
+    candle_core::safetensors::save(&tensors, opts.out.join("model.safetensors"))?;
+    let c = encoder.config();
+    let card = ModelCard {
+        format: CARD_FORMAT,
+        labels: labels.to_vec(),
+        multi_label: opts.multi_label,
+        threshold: 0.5,
+        fusion: opts.fusion,
+        fusion_limits: opts.limits,
+        pooling: opts.pooling,
+        encoder: EncoderCard {
+            base: opts
+                .base
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            model_type: c.model_type.clone(),
+            hidden_size: c.hidden_size,
+            layers: c.num_layers,
+            frozen: opts.freeze_encoder,
+        },
+        graph: graph.map(|(generation, fact_predicates)| GraphCard {
+            generation,
+            fact_predicates,
+            coverage: coverage(&train_set),
+        }),
+        training: serde_json::json!({
+            "data": data_info,
+            "epochs": opts.epochs, "best_epoch": best_epoch, "batch_size": opts.batch_size,
+            "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
+            "seed": opts.seed, "patience": opts.patience, "clip_norm": opts.clip_norm,
+            "class_weights": if opts.balanced { "balanced" } else { "none" },
+            "head_dropout": opts.head_dropout,
+            "dev_coverage": coverage(&dev_set),
+        }),
+        history,
+        metrics: serde_json::json!({ "dev": dev_metrics }),
+    };
+    write_card(&opts.out, &card)?;
+    Ok(Trained {
+        card,
+        dev: dev_metrics,
+    })
+}
+
+/// Writes `graft.json`.
+pub fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ClassifierError> {
+    std::fs::write(
+        dir.join("graft.json"),
+        serde_json::to_string_pretty(card).expect("a card serialises"),
+    )
+    .map_err(|e| ClassifierError::Other(format!("{}: {e}", dir.display())))
+}
+
+/// Label indexes for one row of scores (see [`Classifier::decide`]).
+fn decide(logits: &[f32], multi_label: bool) -> Vec<usize> {
+    let best = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    if !multi_label {
+        return vec![best];
+    }
+    let above: Vec<usize> = (0..logits.len()).filter(|&i| logits[i] >= 0.0).collect();
+    if above.is_empty() {
+        vec![best]
+    } else {
+        above
+    }
+}
+
+/// Evaluates a saved classifier on examples.
+pub fn evaluate_examples(
+    classifier: &Classifier,
+    examples: &[Example],
+    knowledge: &(dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync),
+    progress: &dyn Fn(Progress),
+) -> Result<(Metrics, f64), ClassifierError> {
+    let set = prepare(
+        &classifier.encoder,
+        &classifier.fuser,
+        &classifier.card.labels,
+        examples,
+        knowledge,
+        progress,
+    )?;
+    let seqs: Vec<Sequence> = set.inputs.iter().map(|i| i.sequence.clone()).collect();
+    let probs = classifier.probabilities(&seqs)?;
+    let predicted: Vec<Vec<usize>> = probs.iter().map(|p| classifier.decide(p)).collect();
+    Ok((
+        evaluate(&classifier.card.labels, &set.targets, &predicted),
+        coverage(&set),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        let lr: Vec<f64> = (0..10).map(|s| schedule(1.0, 0.2, s, 10)).collect();
+        assert_eq!(lr[0], 0.5);
+        assert_eq!(lr[1], 1.0);
+        assert!(lr.windows(2).skip(1).all(|w| w[1] <= w[0]));
+        assert_eq!(lr[9], 0.0);
+    }
+
+    #[test]
+    fn balanced_weights_favour_the_rare_class() {
+        let w = class_weights(2, &[vec![0], vec![0], vec![0], vec![1]], true);
+        assert_eq!(w, vec![4.0 / 6.0, 2.0]);
+    }
+
+    #[test]
+    fn weighted_cross_entropy_by_hand() {
+        let logits = Tensor::new(&[[2.0f32, 0.0], [0.0, 1.0]], &Device::Cpu).unwrap();
+        let l = loss(&logits, &[vec![0], vec![1]], &[1.0, 3.0], false)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let p0 = (2f32.exp() / (2f32.exp() + 1.0)).ln();
+        let p1 = (1f32.exp() / (1f32.exp() + 1.0)).ln();
+        let want = -(p0 + 3.0 * p1) / 4.0;
+        assert!((l - want).abs() < 1e-6, "{l} vs {want}");
+    }
+}

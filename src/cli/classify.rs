@@ -1,0 +1,361 @@
+//! `graft train`, `graft eval`, `graft classify`: thin over
+//! [`crate::classifier`]; the graph's facts come from the store under
+//! `--data-dir` through the entity linker.
+
+use super::CliResult;
+use crate::classifier::report::{markdown, svg, EvalReport};
+use crate::classifier::train::{evaluate_examples, train, Progress, TrainOptions};
+use crate::classifier::{data, injections, Classifier, DataFormat};
+use crate::encoder::Pooling;
+use crate::fusion::{FusionLimits, FusionMode, Injection};
+use crate::graph::GraphStore;
+use crate::knowledge::link_text;
+use crate::link::Linker;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Flags shared by the commands that read labelled files.
+#[derive(Debug, Args, Clone)]
+pub struct FieldArgs {
+    /// Field (JSONL) or column (CSV/TSV, with a header row) holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Field or column holding the label: a string, or for multi-label data a
+    /// JSON list or a string split at --label-separator.
+    #[arg(long, default_value = "label")]
+    pub label_field: String,
+    /// Separator between labels inside one CSV/TSV label cell (multi-label).
+    #[arg(long)]
+    pub label_separator: Option<String>,
+}
+
+impl FieldArgs {
+    fn format(&self) -> DataFormat {
+        DataFormat {
+            text_field: self.text_field.clone(),
+            label_field: self.label_field.clone(),
+            label_separator: self.label_separator.clone(),
+        }
+    }
+}
+
+/// Flags of `graft train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training examples (.jsonl, .csv or .tsv).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Development examples: early stopping and the best checkpoint by their macro-F1.
+    #[arg(long)]
+    pub dev: PathBuf,
+    /// Test examples: evaluated once with the best checkpoint, written into graft.json.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// The base encoder (a Hugging Face folder, e.g. models/all-MiniLM-L6-v2).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Where the trained model folder goes.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How graph facts enter the input: kbert (sentence tree), append (second segment) or none.
+    #[arg(long, default_value = "kbert")]
+    pub fusion: FusionMode,
+    /// Longest input in tokens, special tokens and injected facts included.
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    /// Facts injected per entity mention.
+    #[arg(long, default_value_t = 2)]
+    pub max_facts_per_entity: usize,
+    /// Tokens of one injected fact.
+    #[arg(long, default_value_t = 8)]
+    pub max_tokens_per_fact: usize,
+    /// Injected tokens per input, all facts together.
+    #[arg(long, default_value_t = 32)]
+    pub max_injected_tokens: usize,
+    /// Epochs (default: 30 with --freeze-encoder, 3 otherwise).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Peak learning rate (default: 5e-3 with --freeze-encoder, 5e-5 otherwise).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Share of the steps spent warming the learning rate up.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Train only the head on vectors encoded once (fast); the encoder stays as it is.
+    #[arg(long)]
+    pub freeze_encoder: bool,
+    /// Stop after this many epochs without a better dev macro-F1.
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// Largest global gradient norm.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip_norm: f64,
+    /// Do not weight the loss by inverse class frequency.
+    #[arg(long)]
+    pub no_class_weights: bool,
+    /// Several labels per text (sigmoid per label, threshold 0.5).
+    #[arg(long)]
+    pub multi_label: bool,
+    /// How token vectors become the vector the head reads.
+    #[arg(long, default_value = "mean")]
+    pub pooling: Pooling,
+    /// Refuse a training label with fewer examples than this.
+    #[arg(long, default_value_t = 2)]
+    pub min_examples_per_label: usize,
+    /// Language of the fact labels (default: guessed per text).
+    #[arg(long)]
+    pub lang: Option<String>,
+    #[command(flatten)]
+    pub fields: FieldArgs,
+}
+
+/// Flags of `graft eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A trained model folder (from graft train).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labelled test examples.
+    #[arg(long)]
+    pub test: PathBuf,
+    /// Write the report here as JSON, and beside it FILE.md and FILE.svg.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Language of the fact labels (default: guessed per text).
+    #[arg(long)]
+    pub lang: Option<String>,
+    #[command(flatten)]
+    pub fields: FieldArgs,
+}
+
+/// Flags of `graft classify`.
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// A trained model folder.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The text to classify.
+    pub text: String,
+    /// Labels in the ranking.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Run the model without graph facts (to compare).
+    #[arg(long)]
+    pub no_graph: bool,
+    #[arg(long)]
+    pub lang: Option<String>,
+}
+
+type Knowledge = Box<dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync>;
+
+/// The linker over the store, when the fusion mode needs facts.
+fn linker(
+    data_dir: &Path,
+    needed: bool,
+) -> Result<Option<Arc<Linker>>, Box<dyn std::error::Error>> {
+    if !needed {
+        return Ok(None);
+    }
+    let store = Arc::new(GraphStore::open(data_dir)?);
+    let linker = super::link::build_linker(store, crate::link::LinkConfig::default())?;
+    Ok(Some(Arc::new(linker)))
+}
+
+fn knowledge(linker: Option<Arc<Linker>>, lang: Option<String>) -> Knowledge {
+    Box::new(move |text: &str| match &linker {
+        None => Ok(Vec::new()),
+        Some(l) => link_text(l, text, lang.as_deref(), None)
+            .map(|a| injections(&a))
+            .map_err(|e| e.to_string()),
+    })
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(ProgressStyle::with_template(template).expect("static template"));
+    bar
+}
+
+pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
+    let format = args.fields.format();
+    let train_examples = data::read_examples(&args.train, &format)?;
+    let dev_examples = data::read_examples(&args.dev, &format)?;
+    let test_examples = match &args.test {
+        Some(p) => Some(data::read_examples(p, &format)?),
+        None => None,
+    };
+    let labels = data::label_set(&args.train, &train_examples, args.min_examples_per_label)?;
+    data::check_known(&args.dev, &dev_examples, &labels)?;
+    if let (Some(p), Some(t)) = (&args.test, &test_examples) {
+        data::check_known(p, t, &labels)?;
+    }
+    let frozen = args.freeze_encoder;
+    let opts = TrainOptions {
+        base: args.model.clone(),
+        out: args.out.clone(),
+        fusion: args.fusion,
+        limits: FusionLimits {
+            max_tokens: args.max_len,
+            max_facts_per_entity: args.max_facts_per_entity,
+            max_tokens_per_fact: args.max_tokens_per_fact,
+            max_injected_tokens: args.max_injected_tokens,
+        },
+        pooling: args.pooling,
+        epochs: args.epochs.unwrap_or(if frozen { 30 } else { 3 }),
+        batch_size: args.batch_size.max(1),
+        lr: args.lr.unwrap_or(if frozen { 5e-3 } else { 5e-5 }),
+        warmup: args.warmup,
+        weight_decay: args.weight_decay,
+        seed: args.seed,
+        freeze_encoder: frozen,
+        patience: args.patience,
+        clip_norm: args.clip_norm,
+        balanced: !args.no_class_weights,
+        multi_label: args.multi_label,
+        head_dropout: 0.1,
+    };
+    let linker = linker(data_dir, args.fusion != FusionMode::None)?;
+    let graph = linker
+        .as_ref()
+        .map(|l| (l.indexed_generation(), l.config().fact_predicates.clone()));
+    let know = knowledge(linker, args.lang.clone());
+    let data_info = serde_json::json!({
+        "train": {"file": args.train.display().to_string(), "sha256": data::file_sha256(&args.train)?, "examples": train_examples.len()},
+        "dev": {"file": args.dev.display().to_string(), "sha256": data::file_sha256(&args.dev)?, "examples": dev_examples.len()},
+    });
+    let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
+    let on_progress = |p: Progress| match p {
+        Progress::Preparing { done, total } => {
+            progress.set_length(total as u64);
+            progress.set_position(done as u64);
+            progress.set_message("building inputs");
+        }
+        Progress::Step {
+            epoch,
+            step,
+            steps,
+            loss,
+            examples_per_s,
+        } => {
+            progress.set_length(steps as u64);
+            progress.set_position(step as u64);
+            progress.set_message(format!(
+                "epoch {epoch} loss {loss:.4} {examples_per_s:.0} ex/s"
+            ));
+        }
+        Progress::Epoch(r) => progress.println(format!(
+            "epoch {}: train loss {:.4}, dev accuracy {:.4}, dev macro-F1 {:.4}, {:.1} examples/s",
+            r.epoch, r.train_loss, r.dev_accuracy, r.dev_macro_f1, r.examples_per_s
+        )),
+    };
+    let trained = train(
+        &opts,
+        &labels,
+        &train_examples,
+        &dev_examples,
+        &know,
+        graph,
+        data_info,
+        &on_progress,
+    )?;
+    progress.finish_and_clear();
+    let mut card = trained.card;
+    if let (Some(path), Some(test)) = (&args.test, &test_examples) {
+        let classifier = Classifier::load(&args.out)?;
+        let (metrics, coverage) = evaluate_examples(&classifier, test, &know, &|_| {})?;
+        card.metrics["test"] = serde_json::to_value(&metrics)?;
+        card.metrics["test_coverage"] = coverage.into();
+        card.training["data"]["test"] = serde_json::json!({
+            "file": path.display().to_string(), "sha256": data::file_sha256(path)?, "examples": test.len()});
+        crate::classifier::train::write_card(&args.out, &card)?;
+        eprintln!(
+            "test: accuracy {:.4}, macro-F1 {:.4} ({} examples)",
+            metrics.accuracy, metrics.macro_avg.f1, metrics.examples
+        );
+    }
+    eprintln!(
+        "dev (best epoch): accuracy {:.4}, macro-F1 {:.4}; model written to {}",
+        trained.dev.accuracy,
+        trained.dev.macro_avg.f1,
+        args.out.display()
+    );
+    println!("{}", serde_json::to_string(&card.metrics)?);
+    Ok(())
+}
+
+pub fn run_eval(data_dir: &Path, args: EvalArgs) -> CliResult {
+    let classifier = Classifier::load(&args.model)?;
+    let examples = data::read_examples(&args.test, &args.fields.format())?;
+    data::check_known(&args.test, &examples, &classifier.card.labels)?;
+    let linker = linker(data_dir, classifier.card.fusion != FusionMode::None)?;
+    let know = knowledge(linker, args.lang.clone());
+    let started = std::time::Instant::now();
+    let (metrics, coverage) = evaluate_examples(&classifier, &examples, &know, &|_| {})?;
+    let report = EvalReport {
+        model: args.model.display().to_string(),
+        test_file: args.test.display().to_string(),
+        test_sha256: data::file_sha256(&args.test)?,
+        fusion: classifier.card.fusion.to_string(),
+        coverage,
+        metrics,
+        examples_per_s: examples.len() as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    };
+    let md = markdown(&report, &classifier.card);
+    if let Some(path) = &args.report {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path.with_extension("md"), &md)?;
+        svg(&path.with_extension("svg"), &report, &classifier.card)?;
+        eprintln!(
+            "report: {}, {}, {}",
+            path.display(),
+            path.with_extension("md").display(),
+            path.with_extension("svg").display()
+        );
+    }
+    println!("{md}");
+    Ok(())
+}
+
+pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
+    let classifier = Classifier::load(&args.model)?;
+    let use_graph = !args.no_graph && classifier.card.fusion != FusionMode::None;
+    let linker = linker(data_dir, use_graph)?;
+    let answer = match &linker {
+        Some(l) => Some(link_text(l, &args.text, args.lang.as_deref(), None)?),
+        None => None,
+    };
+    let facts = answer.as_ref().map(injections).unwrap_or_default();
+    let fused = classifier.fuse(&args.text, &facts)?;
+    let probs = classifier
+        .probabilities(std::slice::from_ref(&fused.sequence))?
+        .remove(0);
+    let mut ranking = classifier.ranking(&probs);
+    let labels: Vec<String> = classifier
+        .decide(&probs)
+        .iter()
+        .map(|&i| classifier.card.labels[i].clone())
+        .collect();
+    ranking.truncate(args.top_k.max(1));
+    let injected: Vec<&Injection> = fused.injected.iter().map(|&i| &facts[i]).collect();
+    let out = serde_json::json!({
+        "label": ranking[0].label,
+        "score": ranking[0].score,
+        "labels": labels,
+        "ranking": ranking,
+        "entities": answer.as_ref().map(|a| serde_json::to_value(&a.entities).unwrap_or_default()).unwrap_or_default(),
+        "facts": injected,
+        "fusion": classifier.card.fusion,
+        "truncated": fused.truncated,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
