@@ -1,0 +1,459 @@
+//! `graft train`, `graft eval` and `graft classify` end to end on the tiny
+//! test encoder (plumbing: determinism, the saved folder, facts from a real
+//! graph), and every bad training file and bad model folder the issue lists.
+
+mod common;
+use common::*;
+use graft::classifier::data::{self, DataError};
+use graft::classifier::{Classifier, ClassifierError, DataFormat};
+use std::path::{Path, PathBuf};
+
+fn tiny() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/encoder/tiny/bert-bin")
+}
+
+/// A small learnable set in the tiny model's vocabulary: animals vs places.
+fn write_set(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let animals = [
+        "the dog sat",
+        "a cat slept",
+        "the red dog walked",
+        "the old cat sat",
+        "dogs play",
+        "the small cat",
+    ];
+    let places = [
+        "the park",
+        "a garden near home",
+        "the old park",
+        "home again",
+        "the quiet garden",
+        "a park near the tree",
+    ];
+    let mut lines = Vec::new();
+    for (i, (a, p)) in animals.iter().zip(places.iter()).enumerate() {
+        lines.push(serde_json::json!({"text": format!("{a} {i}"), "label": "animal"}).to_string());
+        lines.push(serde_json::json!({"text": format!("{p} {i}"), "label": "place"}).to_string());
+    }
+    let (train, dev, test) = (
+        dir.join("train.jsonl"),
+        dir.join("dev.jsonl"),
+        dir.join("test.jsonl"),
+    );
+    std::fs::write(&train, lines.join("\n")).unwrap();
+    std::fs::write(&dev, lines[..6].join("\n")).unwrap();
+    std::fs::write(&test, lines[6..].join("\n")).unwrap();
+    (train, dev, test)
+}
+
+fn train_args<'a>(
+    train: &'a Path,
+    dev: &'a Path,
+    out: &'a Path,
+    model: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--train",
+        train.to_str().unwrap(),
+        "--dev",
+        dev.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        // The tiny model has 64 positions.
+        "--max-len",
+        "48",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn frozen_training_is_deterministic_and_the_folder_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, test) = write_set(tmp.path());
+    let model = tiny();
+    let run = |out: &str| {
+        let out = tmp.path().join(out);
+        let args = train_args(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &[
+                "--fusion",
+                "none",
+                "--freeze-encoder",
+                "--epochs",
+                "8",
+                "--seed",
+                "7",
+            ],
+        );
+        let stdout = graft_ok(tmp.path(), &args);
+        (out, stdout)
+    };
+    let (a, metrics_a) = run("a");
+    let (b, metrics_b) = run("b");
+    assert_eq!(metrics_a, metrics_b, "same seed, same metrics");
+    assert_eq!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+        "same seed, same weights"
+    );
+    let classifier = Classifier::load(&a).unwrap();
+    assert_eq!(classifier.card.labels, vec!["animal", "place"]);
+    let epochs = classifier.card.history.len();
+    assert!((1..=8).contains(&epochs), "{epochs} epochs recorded");
+    assert!(
+        classifier.card.training["data"]["train"]["sha256"]
+            .as_str()
+            .unwrap()
+            .len()
+            == 64
+    );
+
+    let out = graft_ok(
+        tmp.path(),
+        &["classify", "--model", a.to_str().unwrap(), "the dog sat"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ranking = v["ranking"].as_array().unwrap();
+    assert_eq!(ranking.len(), 2);
+    let sum: f64 = ranking.iter().map(|r| r["score"].as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-4, "softmax scores sum to 1");
+
+    let report = tmp.path().join("report.json");
+    let md = graft_ok(
+        tmp.path(),
+        &[
+            "eval",
+            "--model",
+            a.to_str().unwrap(),
+            "--test",
+            test.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert!(md.contains("| label | precision | recall | F1 | support |"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["metrics"]["examples"], 6);
+    let svg = std::fs::read_to_string(report.with_extension("svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Confusion matrix"));
+    assert!(report.with_extension("md").is_file());
+}
+
+#[test]
+fn full_fine_tuning_moves_the_encoder_and_is_repeatable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, _) = write_set(tmp.path());
+    let model = tiny();
+    let run = |out: &str| {
+        let out = tmp.path().join(out);
+        let args = train_args(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &[
+                "--fusion",
+                "none",
+                "--epochs",
+                "2",
+                "--lr",
+                "1e-3",
+                "--batch-size",
+                "4",
+            ],
+        );
+        graft_ok(tmp.path(), &args);
+        out
+    };
+    let a = run("a");
+    let b = run("b");
+    let bytes_a = std::fs::read(a.join("model.safetensors")).unwrap();
+    assert_eq!(
+        bytes_a,
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+        "dropout is seeded"
+    );
+    let trained =
+        candle_core::safetensors::load(a.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let base = candle_core::pickle::read_all(model.join("pytorch_model.bin")).unwrap();
+    let name = "encoder.layer.0.attention.self.query.weight";
+    let before = base
+        .iter()
+        .find(|(n, _)| n == &format!("bert.{name}"))
+        .unwrap()
+        .1
+        .clone();
+    let after = trained[name].clone();
+    let moved = (after - before)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(
+        moved > 1e-6,
+        "the encoder's weights must change in full fine-tuning"
+    );
+    let c = Classifier::load(&a).unwrap();
+    assert!(!c.card.encoder.frozen);
+}
+
+#[test]
+fn kbert_injects_facts_from_the_graph() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cs = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");
+    graft_ok(
+        tmp.path(),
+        &[
+            "graph",
+            "load",
+            "--graph",
+            "https://w3id.org/graft/graph/customer-service",
+            cs.to_str().unwrap(),
+        ],
+    );
+    let texts = [
+        ("my Aurora Phone 12 will not start", "technical"),
+        ("the Lumen Buds Pro sound is broken", "technical"),
+        ("where is my express delivery", "shipping"),
+        ("the delivery of my order is late", "shipping"),
+        ("Aurora Book 14 screen went dark", "technical"),
+        ("my order has not arrived", "shipping"),
+    ];
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|(t, l)| serde_json::json!({"text": t, "label": l}).to_string())
+        .collect();
+    let train = tmp.path().join("train.jsonl");
+    std::fs::write(&train, lines.join("\n")).unwrap();
+    let out = tmp.path().join("kbert");
+    let model = tiny();
+    let args = train_args(
+        &train,
+        &train,
+        &out,
+        &model,
+        &["--fusion", "kbert", "--freeze-encoder", "--epochs", "2"],
+    );
+    graft_ok(tmp.path(), &args);
+    let c = Classifier::load(&out).unwrap();
+    let graph = c.card.graph.as_ref().expect("graph recorded");
+    assert!(
+        graph.coverage > 0.5,
+        "most texts name a product or delivery: coverage {}",
+        graph.coverage
+    );
+    assert!(graph.generation > 0);
+    let v: serde_json::Value = serde_json::from_str(&graft_ok(
+        tmp.path(),
+        &[
+            "classify",
+            "--model",
+            out.to_str().unwrap(),
+            "my Aurora Phone 12 is broken",
+        ],
+    ))
+    .unwrap();
+    assert!(!v["entities"].as_array().unwrap().is_empty(), "{v}");
+    assert!(
+        !v["facts"].as_array().unwrap().is_empty(),
+        "facts were injected: {v}"
+    );
+    let plain: serde_json::Value = serde_json::from_str(&graft_ok(
+        tmp.path(),
+        &[
+            "classify",
+            "--model",
+            out.to_str().unwrap(),
+            "--no-graph",
+            "my Aurora Phone 12 is broken",
+        ],
+    ))
+    .unwrap();
+    assert!(plain["facts"].as_array().unwrap().is_empty());
+}
+
+fn read_err(name: &str, content: &[u8]) -> DataError {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(name);
+    std::fs::write(&path, content).unwrap();
+    data::read_examples(&path, &DataFormat::default()).expect_err("must be refused")
+}
+
+#[test]
+fn bad_training_files_name_the_file_and_line() {
+    let e = read_err(
+        "a.jsonl",
+        b"{\"text\": \"fine\", \"label\": \"x\"}\n{\"body\": \"no text\", \"label\": \"x\"}\n",
+    );
+    assert!(
+        matches!(&e, DataError::MissingColumn { line: 2, column, .. } if column == "text"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("a.jsonl line 2"));
+
+    let e = read_err("a.csv", b"text,category\nhello,x\n");
+    assert!(
+        matches!(&e, DataError::MissingColumn { column, .. } if column == "label"),
+        "{e}"
+    );
+
+    let e = read_err("a.tsv", b"text\tlabel\nhello\tx\n \ty\n");
+    assert!(matches!(e, DataError::EmptyText { line: 3, .. }), "{e}");
+
+    let e = read_err(
+        "a.jsonl",
+        b"{\"text\": \"ok\", \"label\": \"x\"}\n{\"text\": \"caf\xe9\", \"label\": \"x\"}\n",
+    );
+    assert!(matches!(e, DataError::NotUtf8 { line: 2, .. }), "{e}");
+
+    let e = read_err(
+        "a.jsonl",
+        b"{\"text\": \"ok\", \"label\": \"x\"}\nnot json\n",
+    );
+    assert!(matches!(e, DataError::Malformed { line: 2, .. }), "{e}");
+
+    let e = read_err("a.xml", b"<x/>");
+    assert!(matches!(e, DataError::UnknownFormat { .. }));
+
+    let e = read_err("a.jsonl", b"\n\n");
+    assert!(matches!(e, DataError::Empty { .. }));
+
+    // A 100 MB line is refused after 1 MiB, not read whole.
+    let mut huge = b"{\"text\": \"".to_vec();
+    huge.resize(100 << 20, b'a');
+    huge.extend_from_slice(b"\", \"label\": \"x\"}\n");
+    let e = read_err("a.jsonl", &huge);
+    assert!(matches!(e, DataError::LineTooLong { line: 1, .. }), "{e}");
+}
+
+#[test]
+fn label_problems_are_refused() {
+    let p = Path::new("train.jsonl");
+    let ex = |label: &str, line| data::Example {
+        text: "t".into(),
+        labels: vec![label.into()],
+        line,
+    };
+    let one_class = vec![ex("a", 1), ex("a", 2)];
+    assert!(matches!(
+        data::label_set(p, &one_class, 1),
+        Err(DataError::OneClass { .. })
+    ));
+    let rare = vec![ex("a", 1), ex("a", 2), ex("b", 3)];
+    let e = data::label_set(p, &rare, 2).unwrap_err();
+    assert!(
+        matches!(&e, DataError::RareLabel { label, count: 1, .. } if label == "b"),
+        "{e}"
+    );
+    assert_eq!(data::label_set(p, &rare, 1).unwrap(), vec!["a", "b"]);
+    let e = data::check_known(
+        Path::new("dev.jsonl"),
+        &[ex("a", 1), ex("zzz", 2)],
+        &["a".into(), "b".into()],
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("dev.jsonl line 2") && e.to_string().contains("zzz"),
+        "{e}"
+    );
+
+    // Multi-label: a JSON list, or a separator in CSV.
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("m.csv");
+    std::fs::write(&csv, "text,label\n\"hello, world\",a|b\n").unwrap();
+    let format = DataFormat {
+        label_separator: Some("|".into()),
+        ..DataFormat::default()
+    };
+    let read = data::read_examples(&csv, &format).unwrap();
+    assert_eq!(read[0].text, "hello, world");
+    assert_eq!(read[0].labels, vec!["a", "b"]);
+}
+
+#[test]
+fn cli_reports_bad_data_without_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, _, _) = write_set(tmp.path());
+    let dev = tmp.path().join("bad-dev.jsonl");
+    std::fs::write(&dev, "{\"text\": \"the cat\", \"label\": \"vehicle\"}\n").unwrap();
+    let out = tmp.path().join("m");
+    let model = tiny();
+    let r = graft(
+        tmp.path(),
+        &train_args(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &["--fusion", "none", "--freeze-encoder"],
+        ),
+    );
+    assert!(!r.status.success());
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("bad-dev.jsonl line 1") && stderr.contains("vehicle"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+    assert!(!out.exists(), "nothing written for a refused run");
+}
+
+#[test]
+fn mismatched_model_folders_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, _) = write_set(tmp.path());
+    let out = tmp.path().join("m");
+    let model = tiny();
+    graft_ok(
+        tmp.path(),
+        &train_args(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &["--fusion", "none", "--freeze-encoder", "--epochs", "1"],
+        ),
+    );
+    let card_path = out.join("graft.json");
+    let card = std::fs::read_to_string(&card_path).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&card).unwrap();
+        f(&mut v);
+        std::fs::write(&card_path, v.to_string()).unwrap();
+        Classifier::load(&out).expect_err("must be refused")
+    };
+    let e = edit(&|v| v["labels"] = serde_json::json!(["animal", "place", "vehicle"]));
+    assert!(
+        matches!(&e, ClassifierError::Mismatch { message, .. } if message.contains("3 labels")),
+        "{e}"
+    );
+    let e = edit(&|v| v["fusion"] = "graphy".into());
+    assert!(e.to_string().contains("graft.json"), "{e}");
+    let e = edit(&|v| v["encoder"]["hidden_size"] = 768.into());
+    assert!(
+        matches!(&e, ClassifierError::Mismatch { message, .. } if message.contains("hidden")),
+        "{e}"
+    );
+    let e = edit(&|v| v["fusion_limits"]["max_tokens"] = 4096.into());
+    assert!(e.to_string().contains("positions"), "{e}");
+    std::fs::remove_file(&card_path).unwrap();
+    assert!(matches!(
+        Classifier::load(&out),
+        Err(ClassifierError::NotAClassifier { .. })
+    ));
+    let e = Classifier::load(&model).unwrap_err();
+    assert!(matches!(e, ClassifierError::NotAClassifier { .. }));
+}
