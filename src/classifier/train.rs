@@ -110,7 +110,8 @@ pub fn prepare(
         let facts = if fuser.mode() == FusionMode::None {
             Vec::new()
         } else {
-            knowledge(&e.text).map_err(ClassifierError::Other)?
+            knowledge(fuser.kept_prefix(encoder.tokenizer(), &e.text)?)
+                .map_err(ClassifierError::Other)?
         };
         inputs.push(fuser.build(encoder.tokenizer(), &e.text, &facts)?);
         targets.push(

@@ -17,8 +17,12 @@
 //! - `none`: `[CLS] text [SEP]`, the plain baseline.
 //!
 //! Bounds ([`FusionLimits`]): facts per entity, tokens per fact, injected
-//! tokens in total, and the whole length. The text always comes first:
-//! truncation cuts facts, never text for facts.
+//! tokens in total, and the whole length. Modes that inject reserve
+//! `max_injected_tokens` (plus one `[SEP]` for `append`) of `max_tokens` for
+//! facts, so how much of the text is kept never depends on the facts found:
+//! a long text is cut to the same length with or without them, and facts
+//! never displace text (give `none` a `max_tokens` smaller by the reserve to
+//! feed it the same text).
 
 use crate::encoder::{EncoderError, Sequence, TextTokenizer};
 use std::collections::BTreeMap;
@@ -121,8 +125,8 @@ pub enum FusionError {
     #[error("the tokenizer adds no [CLS]/[SEP] (or <s>/</s>) tokens: fusion needs them")]
     NoSpecialTokens,
     /// The limits leave no room for the text.
-    #[error("max_tokens {0} leaves no room for text (at least 3 needed)")]
-    TooShort(usize),
+    #[error("max_tokens {max_tokens} leaves no room for text after {reserved} tokens reserved for facts")]
+    TooShort { max_tokens: usize, reserved: usize },
 }
 
 /// Builds fused inputs for one tokenizer.
@@ -153,8 +157,12 @@ impl Fuser {
         mode: FusionMode,
         limits: FusionLimits,
     ) -> Result<Self, FusionError> {
-        if limits.max_tokens < 3 {
-            return Err(FusionError::TooShort(limits.max_tokens));
+        let reserved = reserve(mode, &limits);
+        if limits.max_tokens < 3 + reserved {
+            return Err(FusionError::TooShort {
+                max_tokens: limits.max_tokens,
+                reserved,
+            });
         }
         let empty = tokenizer.encode(&[""])?.remove(0).ids;
         let [cls, sep] = empty[..] else {
@@ -178,6 +186,27 @@ impl Fuser {
         self.limits
     }
 
+    /// The part of `text` whose tokens fit in the input (the facts of
+    /// anything after it could not be injected, so there is no need to link
+    /// it). Errors: [`FusionError::Tokenizer`].
+    pub fn kept_prefix<'t>(
+        &self,
+        tokenizer: &TextTokenizer,
+        text: &'t str,
+    ) -> Result<&'t str, FusionError> {
+        let piece = tokenizer.encode_piece(text)?;
+        let keep = self.text_budget();
+        if piece.offsets.len() <= keep {
+            return Ok(text);
+        }
+        let end_scalar = piece.offsets[keep - 1].1;
+        let end_byte = text
+            .char_indices()
+            .nth(end_scalar)
+            .map_or(text.len(), |(b, _)| b);
+        Ok(&text[..end_byte])
+    }
+
     /// Builds the input for `text` with `injections` (ignored in `none`
     /// mode). Facts of mentions that fall outside the kept text are dropped.
     ///
@@ -189,8 +218,7 @@ impl Fuser {
         injections: &[Injection],
     ) -> Result<FusedInput, FusionError> {
         let piece = tokenizer.encode_piece(text)?;
-        // The text gets all the room it needs first: facts only fill what is left.
-        let keep = piece.ids.len().min(self.limits.max_tokens - 2);
+        let keep = piece.ids.len().min(self.text_budget());
         let truncated = keep < piece.ids.len();
         let text_ids = &piece.ids[..keep];
         let offsets = &piece.offsets[..keep];
@@ -199,6 +227,12 @@ impl Fuser {
             FusionMode::Append => self.append(tokenizer, text_ids, offsets, truncated, injections),
             FusionMode::Kbert => self.kbert(tokenizer, text_ids, offsets, truncated, injections),
         }
+    }
+
+    /// Text tokens an input may hold: `max_tokens` less the special tokens
+    /// and the room reserved for facts.
+    pub fn text_budget(&self) -> usize {
+        self.limits.max_tokens - 2 - reserve(self.mode, &self.limits)
     }
 
     fn plain(&self, text_ids: &[u32], truncated: bool) -> FusedInput {
@@ -404,6 +438,15 @@ impl Fuser {
             text_tokens: text_ids.len(),
             truncated,
         })
+    }
+}
+
+/// Tokens of `max_tokens` kept for facts in `mode`.
+fn reserve(mode: FusionMode, limits: &FusionLimits) -> usize {
+    match mode {
+        FusionMode::None => 0,
+        FusionMode::Kbert => limits.max_injected_tokens,
+        FusionMode::Append => limits.max_injected_tokens + 1,
     }
 }
 

@@ -127,30 +127,36 @@ fn limits_cut_facts_never_text() {
         .unwrap();
     assert_eq!(built.injected, vec![0]);
     assert_eq!(built.sequence.len(), 6 + 2 + 3);
-    // Room for the text only: no facts, text whole.
+    // No room reserved for facts: no facts, text whole.
     let tight = FusionLimits {
         max_tokens: 8,
+        max_injected_tokens: 0,
         ..FusionLimits::default()
     };
     for mode in [FusionMode::Kbert, FusionMode::Append] {
         let built = fuser(&t, mode, tight)
             .build(&t, TEXT, &injections())
             .unwrap();
-        assert_eq!(built.text_tokens, 6, "{mode}: text kept whole");
         assert!(built.injected.is_empty(), "{mode}: no room for facts");
         assert!(built.sequence.len() <= 8);
     }
-    // Longer than max_tokens: the text is cut, facts of the cut part dropped.
+    // Longer than the text budget: the text is cut to the same length with
+    // or without facts, and the facts of the cut part are dropped.
     let short = FusionLimits {
-        max_tokens: 6,
-        ..FusionLimits::default()
+        max_tokens: 9,
+        max_injected_tokens: 3,
+        ..one_fact_each()
     };
-    let built = fuser(&t, FusionMode::Kbert, short)
+    let with = fuser(&t, FusionMode::Kbert, short)
         .build(&t, TEXT, &injections())
         .unwrap();
-    assert!(built.truncated);
-    assert_eq!(built.text_tokens, 4);
-    assert!(built.injected.is_empty(), "no room left for facts");
+    let without = fuser(&t, FusionMode::Kbert, short)
+        .build(&t, TEXT, &[])
+        .unwrap();
+    assert!(with.truncated && without.truncated);
+    assert_eq!((with.text_tokens, without.text_tokens), (4, 4));
+    assert_eq!(with.injected, vec![0], "dog's branch fits, park was cut");
+    assert_eq!(with.sequence.len(), 9);
     // A fact longer than max_tokens_per_fact is cut.
     let per_fact = FusionLimits {
         max_tokens_per_fact: 2,
@@ -237,7 +243,26 @@ fn bad_limits_are_refused() {
         },
     )
     .unwrap_err();
-    assert!(matches!(e, FusionError::TooShort(2)));
+    assert!(matches!(
+        e,
+        FusionError::TooShort {
+            max_tokens: 2,
+            reserved: 32
+        }
+    ));
     assert_eq!("kbert".parse::<FusionMode>().unwrap(), FusionMode::Kbert);
     assert!("graph".parse::<FusionMode>().is_err());
+}
+
+#[test]
+fn the_kept_prefix_is_what_fits() {
+    let t = tokenizer();
+    let short = FusionLimits {
+        max_tokens: 8,
+        max_injected_tokens: 2,
+        ..FusionLimits::default()
+    };
+    let f = fuser(&t, FusionMode::Kbert, short);
+    assert_eq!(f.kept_prefix(&t, TEXT).unwrap(), "the dog sat in");
+    assert_eq!(f.kept_prefix(&t, "the dog").unwrap(), "the dog");
 }
