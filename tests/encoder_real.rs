@@ -275,7 +275,7 @@ fn a_hidden_branch_does_not_disturb_the_sentence() {
         for j in 0..len {
             let (bi, bj) = (i >= n, j >= n);
             // Sentence tokens see the sentence; branch tokens see each other and "apple".
-            visible[i * len + j] = (!bi && !bj) || (bi && bj) || (bi && j == 1) || (i == 1 && bj);
+            visible[i * len + j] = bi == bj || (bi && j == 1) || (i == 1 && bj);
         }
     }
     let hidden_visible: Vec<bool> = (0..len * len)

@@ -111,6 +111,14 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+impl SharedOut {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper,
+    /// not the raw pointer field).
+    fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// `y = act(x·W + b)`: `x` `[n, in]`, `W` `[in, out]` (transposed from
 /// Hugging Face's `[out, in]` once at load, so gemm streams it row by row),
 /// `b` `[out]` → `[n, out]`.
@@ -248,7 +256,6 @@ impl CustomOp2 for FusedAttention {
             if len == 0 {
                 return;
             }
-            let shared = shared;
             SCORES.with(|cell| {
                 let mut scores = cell.borrow_mut();
                 scores.resize(len * len, 0.0);
@@ -300,7 +307,7 @@ impl CustomOp2 for FusedAttention {
                         len,
                         d,
                         len,
-                        shared.0.add(b * seq * h + head * d),
+                        shared.ptr().add(b * seq * h + head * d),
                         1,
                         h as isize,
                         false,
