@@ -53,6 +53,10 @@ pub struct TrainOptions {
     pub multi_label: bool,
     /// Dropout on the pooled vector before the head.
     pub head_dropout: f32,
+    /// With a frozen encoder: keep the encoded vectors in this folder, keyed
+    /// by a hash of the encoder and the inputs, so runs that differ only in
+    /// head settings or seed encode once.
+    pub feature_cache: Option<PathBuf>,
 }
 
 /// One epoch's record.
@@ -286,8 +290,40 @@ pub fn train(
     // Frozen: encode every input once.
     let encode_all = |set: &Prepared| -> Result<Tensor, ClassifierError> {
         let seqs: Vec<Sequence> = set.inputs.iter().map(|i| i.sequence.clone()).collect();
+        let cached = match &opts.feature_cache {
+            Some(dir) => Some(dir.join(format!(
+                "{}.f32",
+                feature_key(&opts.base, opts.pooling, &seqs)?
+            ))),
+            None => None,
+        };
+        if let Some(path) = &cached {
+            if let Ok(bytes) = std::fs::read(path) {
+                if bytes.len() == seqs.len() * hidden * 4 {
+                    let flat: Vec<f32> = bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    return Ok(Tensor::from_vec(flat, (seqs.len(), hidden), &dev)?);
+                }
+            }
+        }
         let rows = encoder.pool_sequences(&seqs, opts.pooling, false)?;
         let flat: Vec<f32> = rows.concat();
+        if let Some(path) = &cached {
+            let bytes: Vec<u8> = flat.iter().flat_map(|f| f.to_le_bytes()).collect();
+            let write = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| {
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, &bytes)?;
+                    std::fs::rename(&tmp, path)
+                });
+            if let Err(e) = write {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the feature cache");
+            }
+        }
         Ok(Tensor::from_vec(flat, (seqs.len(), hidden), &dev)?)
     };
     let (train_features, dev_features) = if trainable {
@@ -501,6 +537,44 @@ pub fn train(
         card,
         dev: dev_metrics,
     })
+}
+
+/// The feature cache key: SHA-256 of the encoder (its config and weights
+/// files' names, sizes and modification times), the pooling and every input.
+fn feature_key(
+    base: &Path,
+    pooling: Pooling,
+    seqs: &[Sequence],
+) -> Result<String, ClassifierError> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for file in ["config.json", "model.safetensors", "pytorch_model.bin"] {
+        if let Ok(meta) = std::fs::metadata(base.join(file)) {
+            h.update(format!("{file}:{}:{:?}", meta.len(), meta.modified().ok()).as_bytes());
+        }
+    }
+    h.update(
+        std::fs::canonicalize(base)
+            .unwrap_or_else(|_| base.into())
+            .to_string_lossy()
+            .as_bytes(),
+    );
+    h.update(format!("{pooling:?}").as_bytes());
+    for s in seqs {
+        h.update((s.len() as u64).to_le_bytes());
+        for v in s
+            .input_ids
+            .iter()
+            .chain(&s.token_type_ids)
+            .chain(s.position_ids.iter().flatten())
+        {
+            h.update(v.to_le_bytes());
+        }
+        if let Some(vis) = &s.visible {
+            h.update(vis.iter().map(|&b| u8::from(b)).collect::<Vec<u8>>());
+        }
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Writes `graft.json`.

@@ -113,6 +113,10 @@ pub struct TrainArgs {
     /// Language of the fact labels (default: guessed per text).
     #[arg(long)]
     pub lang: Option<String>,
+    /// With --freeze-encoder: keep encoded vectors in this folder so runs
+    /// that differ only in seed or head settings encode once.
+    #[arg(long)]
+    pub feature_cache: Option<PathBuf>,
     #[command(flatten)]
     pub fields: FieldArgs,
 }
@@ -221,6 +225,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         balanced: !args.no_class_weights,
         multi_label: args.multi_label,
         head_dropout: 0.1,
+        feature_cache: args.feature_cache.clone(),
     };
     let linker = linker(data_dir, args.fusion != FusionMode::None)?;
     let graph = linker
