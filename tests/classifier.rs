@@ -409,6 +409,73 @@ fn cli_reports_bad_data_without_a_panic() {
     );
     assert!(!stderr.contains("panicked"));
     assert!(!out.exists(), "nothing written for a refused run");
+
+    let dev = tmp.path().join("dev.jsonl");
+    let fails = |args: Vec<&str>, expect: &str| {
+        let r = graft(tmp.path(), &args);
+        let stderr = String::from_utf8_lossy(&r.stderr).to_string();
+        assert!(
+            !r.status.success() && stderr.contains(expect),
+            "{args:?}: {stderr}"
+        );
+    };
+    // --out must not be the base model, nor a folder that is not a graft model.
+    let copy = tmp.path().join("base");
+    std::fs::create_dir(&copy).unwrap();
+    for f in ["config.json", "tokenizer.json", "pytorch_model.bin"] {
+        std::fs::copy(model.join(f), copy.join(f)).unwrap();
+    }
+    fails(
+        train_args(
+            &train,
+            &dev,
+            &copy,
+            &copy,
+            &["--fusion", "none", "--freeze-encoder"],
+        ),
+        "is the base model folder",
+    );
+    assert!(
+        std::fs::metadata(copy.join("config.json")).unwrap().len() > 0,
+        "the base is untouched"
+    );
+    let other = tmp.path().join("photos");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("cat.jpg"), b"...").unwrap();
+    fails(
+        train_args(
+            &train,
+            &dev,
+            &other,
+            &model,
+            &["--fusion", "none", "--freeze-encoder"],
+        ),
+        "not a graft model folder",
+    );
+    // Several labels on a line need --multi-label.
+    let multi = tmp.path().join("multi.jsonl");
+    std::fs::write(&multi, "{\"text\": \"the dog\", \"label\": [\"animal\", \"place\"]}\n{\"text\": \"a park\", \"label\": \"place\"}\n").unwrap();
+    fails(
+        train_args(
+            &multi,
+            &dev,
+            &out,
+            &model,
+            &["--fusion", "none", "--freeze-encoder"],
+        ),
+        "--multi-label",
+    );
+    // K-BERT over an empty store: no facts to fuse, said plainly.
+    fails(
+        train_args(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &["--fusion", "kbert", "--freeze-encoder"],
+        ),
+        "no labelled nodes",
+    );
 }
 
 #[test]

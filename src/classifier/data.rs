@@ -314,6 +314,24 @@ fn check(
     Ok(Example { text, labels, line })
 }
 
+/// Checks single-label data has one label per example.
+///
+/// Errors: [`DataError::Malformed`] naming the first line with several.
+pub fn check_single_label(path: &Path, examples: &[Example]) -> Result<(), DataError> {
+    match examples.iter().find(|e| e.labels.len() > 1) {
+        Some(e) => Err(DataError::Malformed {
+            file: path.into(),
+            line: e.line,
+            message: format!(
+                "{} labels ({}); pass --multi-label for multi-label data",
+                e.labels.len(),
+                e.labels.join(", ")
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The label set of training data, sorted, after checking there are at
 /// least two classes and `min_examples` examples of each.
 ///

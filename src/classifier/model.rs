@@ -114,6 +114,12 @@ impl Classifier {
     /// Errors: [`ClassifierError::NotAClassifier`] without `graft.json`;
     /// [`ClassifierError::Mismatch`] for inconsistencies; encoder errors.
     pub fn load(dir: &Path) -> Result<Self, ClassifierError> {
+        if !dir.is_dir() {
+            return Err(ClassifierError::Encoder(EncoderError::MissingFile {
+                path: dir.display().to_string(),
+                message: "no such model folder".into(),
+            }));
+        }
         let card_path = dir.join("graft.json");
         if !card_path.is_file() {
             return Err(ClassifierError::NotAClassifier { dir: dir.into() });

@@ -250,6 +250,7 @@ pub fn train(
     data_info: serde_json::Value,
     progress: &dyn Fn(Progress),
 ) -> Result<Trained, ClassifierError> {
+    check_out(&opts.base, &opts.out)?;
     let trainable = !opts.freeze_encoder;
     let (mut encoder, _) = Encoder::load_with_weights(&opts.base, trainable)?;
     encoder.set_max_tokens(opts.limits.max_tokens)?;
@@ -474,12 +475,21 @@ pub fn train(
         }
     }
     let (_, best_epoch, snapshot, dev_metrics) = best.expect("at least one epoch");
-    // Write the folder: base config and tokenizer, encoder + head tensors, card.
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| ClassifierError::Other(format!("{}: {e}", opts.out.display())))?;
+    // Write the folder next to its place, then swap it in: a failed write
+    // leaves a previous model at `out` as it was.
+    let name = opts
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = opts
+        .out
+        .with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let io = |what: &str, e: std::io::Error| ClassifierError::Other(format!("{what}: {e}"));
+    std::fs::create_dir_all(&staging).map_err(|e| io(&staging.display().to_string(), e))?;
     for file in ["config.json", "tokenizer.json"] {
-        std::fs::copy(opts.base.join(file), opts.out.join(file))
-            .map_err(|e| ClassifierError::Other(format!("copying {file}: {e}")))?;
+        std::fs::copy(opts.base.join(file), staging.join(file))
+            .map_err(|e| io(&format!("copying {file}"), e))?;
     }
     let mut tensors: HashMap<String, Tensor> = if trainable {
         encoder
@@ -494,7 +504,7 @@ pub fn train(
     };
     tensors.insert("classifier.weight".into(), snapshot[0].clone());
     tensors.insert("classifier.bias".into(), snapshot[1].clone());
-    candle_core::safetensors::save(&tensors, opts.out.join("model.safetensors"))?;
+    candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
     let c = encoder.config();
     let card = ModelCard {
         format: CARD_FORMAT,
@@ -532,7 +542,11 @@ pub fn train(
         history,
         metrics: serde_json::json!({ "dev": dev_metrics }),
     };
-    write_card(&opts.out, &card)?;
+    write_card(&staging, &card)?;
+    if opts.out.exists() {
+        std::fs::remove_dir_all(&opts.out).map_err(|e| io(&opts.out.display().to_string(), e))?;
+    }
+    std::fs::rename(&staging, &opts.out).map_err(|e| io(&opts.out.display().to_string(), e))?;
     Ok(Trained {
         card,
         dev: dev_metrics,
@@ -575,6 +589,29 @@ fn feature_key(
         }
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Refuses an output folder that is the base model, or any folder with
+/// files that is not a graft model (retraining into a model folder replaces it).
+fn check_out(base: &Path, out: &Path) -> Result<(), ClassifierError> {
+    let same = match (std::fs::canonicalize(base), std::fs::canonicalize(out)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same {
+        return Err(ClassifierError::Other(format!(
+            "--out {} is the base model folder: training would overwrite the encoder",
+            out.display()
+        )));
+    }
+    let has_files = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if has_files && !out.join("graft.json").is_file() {
+        return Err(ClassifierError::Other(format!(
+            "--out {} exists and is not a graft model folder: refusing to overwrite it",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Writes `graft.json`.

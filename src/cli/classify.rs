@@ -154,6 +154,7 @@ pub struct ClassifyArgs {
     /// Run the model without graph facts (to compare).
     #[arg(long)]
     pub no_graph: bool,
+    /// Language of the fact labels (default: guessed from the text).
     #[arg(long)]
     pub lang: Option<String>,
 }
@@ -171,6 +172,22 @@ fn linker(
     let store = Arc::new(GraphStore::open(data_dir)?);
     let linker = super::link::build_linker(store, crate::link::LinkConfig::default())?;
     Ok(Some(Arc::new(linker)))
+}
+
+/// Warns when the store is not the graph the model was trained with.
+fn check_graph(classifier: &Classifier, linker: &Option<Arc<Linker>>) {
+    if let (Some(l), Some(g)) = (linker, &classifier.card.graph) {
+        let labels = l.index().map(|i| i.stats().labels).unwrap_or(0);
+        if labels == 0 {
+            tracing::warn!("the store has no labelled nodes: no facts will be injected (use the --data-dir the model was trained with)");
+        } else if l.indexed_generation() != g.generation {
+            tracing::warn!(
+                trained = g.generation,
+                now = l.indexed_generation(),
+                "the store's generation differs from the one the model was trained with"
+            );
+        }
+    }
 }
 
 fn knowledge(linker: Option<Arc<Linker>>, lang: Option<String>) -> Knowledge {
@@ -196,6 +213,10 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         Some(p) => Some(data::read_examples(p, &format)?),
         None => None,
     };
+    if !args.multi_label {
+        data::check_single_label(&args.train, &train_examples)?;
+        data::check_single_label(&args.dev, &dev_examples)?;
+    }
     let labels = data::label_set(&args.train, &train_examples, args.min_examples_per_label)?;
     data::check_known(&args.dev, &dev_examples, &labels)?;
     if let (Some(p), Some(t)) = (&args.test, &test_examples) {
@@ -228,6 +249,16 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         feature_cache: args.feature_cache.clone(),
     };
     let linker = linker(data_dir, args.fusion != FusionMode::None)?;
+    if let Some(l) = &linker {
+        if l.index()?.stats().labels == 0 {
+            return Err(format!(
+                "--fusion {} needs graph facts, but the store under --data-dir {} has no labelled nodes: load a graph first (graft graph load)",
+                args.fusion,
+                data_dir.display()
+            )
+            .into());
+        }
+    }
     let graph = linker
         .as_ref()
         .map(|l| (l.indexed_generation(), l.config().fact_predicates.clone()));
@@ -301,6 +332,7 @@ pub fn run_eval(data_dir: &Path, args: EvalArgs) -> CliResult {
     let examples = data::read_examples(&args.test, &args.fields.format())?;
     data::check_known(&args.test, &examples, &classifier.card.labels)?;
     let linker = linker(data_dir, classifier.card.fusion != FusionMode::None)?;
+    check_graph(&classifier, &linker);
     let know = knowledge(linker, args.lang.clone());
     let started = std::time::Instant::now();
     let (metrics, coverage) = evaluate_examples(&classifier, &examples, &know, &|_| {})?;
@@ -334,6 +366,7 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
     let classifier = Classifier::load(&args.model)?;
     let use_graph = !args.no_graph && classifier.card.fusion != FusionMode::None;
     let linker = linker(data_dir, use_graph)?;
+    check_graph(&classifier, &linker);
     let answer = match &linker {
         Some(l) => Some(link_text(l, &args.text, args.lang.as_deref(), None)?),
         None => None,
@@ -356,7 +389,7 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
         "score": ranking[0].score,
         "labels": labels,
         "ranking": ranking,
-        "entities": answer.as_ref().map(|a| serde_json::to_value(&a.entities).unwrap_or_default()).unwrap_or_default(),
+        "entities": answer.as_ref().map_or(serde_json::json!([]), |a| serde_json::to_value(&a.entities).unwrap_or_default()),
         "facts": injected,
         "fusion": classifier.card.fusion,
         "truncated": fused.truncated,

@@ -94,7 +94,16 @@ fn read_lines(path: &PathBuf) -> Result<Vec<String>, Box<dyn std::error::Error>>
         let line = line?;
         let text = String::from_utf8(line)
             .map_err(|_| format!("{} line {}: not valid UTF-8", path.display(), n + 1))?;
-        texts.push(text.trim_end_matches('\r').to_string());
+        let text = text.trim_end_matches('\r');
+        if text.trim().is_empty() {
+            return Err(format!(
+                "{} line {}: empty (every line is one text)",
+                path.display(),
+                n + 1
+            )
+            .into());
+        }
+        texts.push(text.to_string());
     }
     Ok(texts)
 }

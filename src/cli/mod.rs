@@ -40,7 +40,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the store over HTTP: /sparql (SPARQL 1.1 Protocol), /store (Graph Store Protocol), /v1/link (entity linking), /health.
+    /// Serve the store over HTTP: /sparql (SPARQL 1.1 Protocol), /store (Graph Store Protocol), /v1/link (entity linking), /v1/embed (sentence vectors), /health.
     Serve(serve::ServeArgs),
     /// Load, query, update, dump and inspect the store.
     #[command(subcommand)]
