@@ -127,3 +127,23 @@ pub fn single(pairs: &[(String, String)], key: &str) -> Result<Option<String>, A
         )),
     }
 }
+
+/// Reads a JSON request body into `T`: 415 unless `Content-Type:
+/// application/json`, 413 over `limit` bytes (unread), 400 `invalid_utf8`,
+/// 400 `bad_json` for malformed JSON or a wrong shape.
+pub async fn json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let media = media_type(req)?;
+    if media != "application/json" {
+        return Err(unsupported(&format!(
+            "Content-Type {media}: send application/json"
+        )));
+    }
+    let bytes = read(req, payload, limit).await?;
+    utf8(&bytes)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))
+}

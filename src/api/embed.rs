@@ -52,16 +52,7 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let media = body::media_type(&req)?;
-    if media != "application/json" {
-        return Err(body::unsupported(&format!(
-            "Content-Type {media}: send application/json"
-        )));
-    }
-    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
-    body::utf8(&bytes)?;
-    let request: EmbedRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))?;
+    let request: EmbedRequest = body::json(&req, payload, state.config.max_body_bytes).await?;
     let Some(encoder) = state.encoder.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

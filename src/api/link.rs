@@ -25,16 +25,7 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let media = body::media_type(&req)?;
-    if media != "application/json" {
-        return Err(body::unsupported(&format!(
-            "Content-Type {media}: send application/json"
-        )));
-    }
-    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
-    body::utf8(&bytes)?;
-    let request: LinkRequest = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))?;
+    let request: LinkRequest = body::json(&req, payload, state.config.max_body_bytes).await?;
     let linker = match state.linker.get() {
         Some(Ok(linker)) => linker.clone(),
         Some(Err(e)) => {

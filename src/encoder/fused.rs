@@ -14,18 +14,10 @@
 //!   sequence are computed: padding costs nothing.
 //! - [`AddLayerNorm`]: residual add and layer norm in one pass.
 
-use super::kernels::{add_norm_row, gelu_in_place, softmax_row};
+use super::kernels::{add_norm_row, contiguous_f32 as slice, gelu_in_place, softmax_row};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape};
 use gemm::Parallelism;
 use rayon::prelude::*;
-
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("{what}: expected a contiguous f32 tensor"),
-    }
-}
 
 /// Rows per task of a row-blocked linear for `n` rows on `threads` cores:
 /// about two tasks per core, 64 to 256 rows (a 256 × 1536 f32 block is
