@@ -56,7 +56,7 @@ for ds in $DATASETS; do
         run=$WORK/runs/$ds-$fusion-$regime-$seed
         [ -f "$run/graft.json" ] && grep -q '"test"' "$run/graft.json" && { echo "reusing $run"; continue; }
         flags=(--fusion "$fusion" --max-len "$max" --seed "$seed")
-        [ "$regime" = frozen ] && flags+=(--freeze-encoder)
+        [ "$regime" = frozen ] && flags+=(--freeze-encoder --feature-cache "$WORK/features")
         echo "== $ds $fusion $regime seed $seed" >&2
         start=$(date +%s.%N)
         "$GRAFT" --data-dir "$data_dir" train --model "$model" \

@@ -32,8 +32,9 @@ def main():
 
     def step():
         opt.zero_grad()
+        types = enc.get("token_type_ids", torch.zeros_like(enc["input_ids"]))
         h = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                  token_type_ids=enc["token_type_ids"]).last_hidden_state
+                  token_type_ids=types).last_hidden_state
         m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
         pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
         loss = torch.nn.functional.cross_entropy(head(pooled), targets)
