@@ -16,17 +16,29 @@ use std::time::Instant;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let model = arg(&args, "--model").map(Into::into).unwrap_or_else(|| root.join("models/all-MiniLM-L6-v2"));
+    let model = arg(&args, "--model")
+        .map(Into::into)
+        .unwrap_or_else(|| root.join("models/all-MiniLM-L6-v2"));
     let steps: usize = arg(&args, "--steps").map_or(12, |v| v.parse().expect("--steps N"));
-    let inputs: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("benches/encoder-inputs.json")).unwrap()).unwrap();
-    let texts: Vec<&str> = inputs["long"].as_array().unwrap().iter().take(16).map(|t| t.as_str().unwrap()).collect();
+    let inputs: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("benches/encoder-inputs.json")).unwrap(),
+    )
+    .unwrap();
+    let texts: Vec<&str> = inputs["long"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(16)
+        .map(|t| t.as_str().unwrap())
+        .collect();
     let (mut encoder, _) = Encoder::load_with_weights(&model, true).expect("model folder");
     encoder.set_max_tokens(128).unwrap();
     encoder.model().set_seed(1);
@@ -40,24 +52,43 @@ fn main() {
     let batch = Batch::new(&sequences, encoder.config()).unwrap();
     let hidden = encoder.config().hidden_size;
     let dev = Device::Cpu;
-    let head_w = Var::from_tensor(&(Tensor::randn(0f32, 0.02, (5, hidden), &dev).unwrap())).unwrap();
+    let head_w =
+        Var::from_tensor(&(Tensor::randn(0f32, 0.02, (5, hidden), &dev).unwrap())).unwrap();
     let head_b = Var::zeros(5, DType::F32, &dev).unwrap();
     let mut vars = vec![head_w.clone(), head_b.clone()];
     vars.extend(encoder.model().vars().iter().cloned());
-    let mut opt = AdamW::new(vars.clone(), ParamsAdamW { lr: 2e-5, weight_decay: 0.01, ..Default::default() }).unwrap();
+    let mut opt = AdamW::new(
+        vars.clone(),
+        ParamsAdamW {
+            lr: 2e-5,
+            weight_decay: 0.01,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let targets: Vec<u32> = (0..16).map(|i| i % 5).collect();
     let targets = Tensor::new(targets.as_slice(), &dev).unwrap();
     let mut step = || {
         let h = encoder.model().forward(&batch, Mode::Train).unwrap();
         let pooled = masked_mean(&h, &batch.padding_mask).unwrap();
-        let logits = pooled.matmul(&head_w.as_tensor().t().unwrap()).unwrap().broadcast_add(head_b.as_tensor()).unwrap();
+        let logits = pooled
+            .matmul(&head_w.as_tensor().t().unwrap())
+            .unwrap()
+            .broadcast_add(head_b.as_tensor())
+            .unwrap();
         let loss = candle_nn::loss::cross_entropy(&logits, &targets).unwrap();
         let mut grads = loss.backward().unwrap();
         // Clip to global norm 1, as graft train does.
         let mut sq = 0f64;
         for v in &vars {
             if let Some(g) = grads.get(v) {
-                sq += g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+                sq += g
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap() as f64;
             }
         }
         let norm = sq.sqrt();
@@ -81,6 +112,13 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    eprintln!("graft: {:.1} examples/s (median step {:.3} s)", 16.0 / median, median);
-    println!("{}", serde_json::json!({"examples_per_s": (16.0 / median * 10.0).round() / 10.0, "median_step_s": median, "steps": steps, "batch": 16, "tokens": 128}));
+    eprintln!(
+        "graft: {:.1} examples/s (median step {:.3} s)",
+        16.0 / median,
+        median
+    );
+    println!(
+        "{}",
+        serde_json::json!({"examples_per_s": (16.0 / median * 10.0).round() / 10.0, "median_step_s": median, "steps": steps, "batch": 16, "tokens": 128})
+    );
 }
