@@ -268,7 +268,8 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         "dev": {"file": args.dev.display().to_string(), "sha256": data::file_sha256(&args.dev)?, "examples": dev_examples.len()},
     });
     let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
-    let on_progress = |p: Progress| match p {
+    let on_progress = |p: Progress| {
+        match p {
         Progress::Preparing { done, total } => {
             progress.set_length(total as u64);
             progress.set_position(done as u64);
@@ -287,10 +288,14 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
                 "epoch {epoch} loss {loss:.4} {examples_per_s:.0} ex/s"
             ));
         }
-        Progress::Epoch(r) => progress.println(format!(
-            "epoch {}: train loss {:.4}, dev accuracy {:.4}, dev macro-F1 {:.4}, {:.1} examples/s",
-            r.epoch, r.train_loss, r.dev_accuracy, r.dev_macro_f1, r.examples_per_s
-        )),
+        // Printed even without a terminal (a hidden bar drops println).
+        Progress::Epoch(r) => progress.suspend(|| {
+            eprintln!(
+                "epoch {}: train loss {:.4}, dev accuracy {:.4}, dev macro-F1 {:.4}, {:.1} examples/s",
+                r.epoch, r.train_loss, r.dev_accuracy, r.dev_macro_f1, r.examples_per_s
+            )
+        }),
+    }
     };
     let trained = train(
         &opts,
