@@ -102,29 +102,23 @@ pub fn svg(path: &Path, report: &EvalReport, card: &ModelCard) -> Result<(), Str
             .margin(12)
             .x_label_area_size(70)
             .y_label_area_size(110)
-            .build_cartesian_2d(0..n, 0..n)
+            .build_cartesian_2d(0f64..n as f64, 0f64..n as f64)
             .map_err(|e| e.to_string())?;
-        let labels = m.labels.clone();
-        let labels_y = m.labels.clone();
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_labels(n)
-            .y_labels(n)
+            .x_labels(0)
+            .y_labels(0)
             .x_desc("predicted")
             .y_desc("true")
-            .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
-            .y_label_formatter(&|i| {
-                labels_y
-                    .get(n - 1 - (*i).min(n - 1))
-                    .cloned()
-                    .unwrap_or_default()
-            })
             .draw()
             .map_err(|e| e.to_string())?;
+        let small = n <= 12;
         for (t, row) in m.confusion.iter().enumerate() {
+            // True labels top to bottom, in the order of `labels`.
+            let y = (n - 1 - t) as f64;
             for (p, &c) in row.iter().enumerate() {
-                let y = n - 1 - t;
+                let x = p as f64;
                 let shade = c as f64 / max;
                 let color = RGBColor(
                     (255.0 - 200.0 * shade) as u8,
@@ -133,19 +127,41 @@ pub fn svg(path: &Path, report: &EvalReport, card: &ModelCard) -> Result<(), Str
                 );
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
-                        [(p, y), (p + 1, y + 1)],
+                        [(x, y), (x + 1.0, y + 1.0)],
                         color.filled(),
                     )))
                     .map_err(|e| e.to_string())?;
-                if n <= 12 {
+                if small {
+                    let ink = if shade > 0.6 { WHITE } else { BLACK };
                     chart
                         .draw_series(std::iter::once(Text::new(
                             c.to_string(),
-                            (p, y + 1),
-                            ("sans-serif", 14).into_font().color(&BLACK),
+                            (x + 0.45, y + 0.55),
+                            ("sans-serif", 14).into_font().color(&ink),
                         )))
                         .map_err(|e| e.to_string())?;
                 }
+            }
+        }
+        // Label names at the centres of the rows and columns (axis ticks
+        // would sit on the cell edges).
+        if small {
+            let style = ("sans-serif", 12).into_font().color(&BLACK);
+            for (i, label) in m.labels.iter().enumerate() {
+                let (px, py) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+                left.draw(&Text::new(
+                    label.clone(),
+                    (px - 4 * label.chars().count() as i32 / 2 - 4, py + 6),
+                    style.clone(),
+                ))
+                .map_err(|e| e.to_string())?;
+                let (qx, qy) = chart.backend_coord(&(0.0, (n - 1 - i) as f64 + 0.5));
+                left.draw(&Text::new(
+                    label.clone(),
+                    (qx - 8 - 7 * label.chars().count() as i32, qy - 6),
+                    style.clone(),
+                ))
+                .map_err(|e| e.to_string())?;
             }
         }
     }
