@@ -226,25 +226,18 @@ fn fused_kernels_agree_with_the_tensor_path() {
     let batch = Batch::new(&sequences, encoder.config()).unwrap();
     let fused = encoder.model().forward(&batch, Mode::Infer).unwrap();
     let plain = encoder.model().forward_unfused(&batch).unwrap();
+    let real = |t: &candle_core::Tensor, b: usize, len: usize| {
+        t.get(b)
+            .unwrap()
+            .narrow(0, 0, len)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
     for (b, len) in batch.lengths.iter().enumerate() {
-        let f = fused
-            .get(b)
-            .unwrap()
-            .narrow(0, 0, *len)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let p = plain
-            .get(b)
-            .unwrap()
-            .narrow(0, 0, *len)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let (f, p) = (real(&fused, b, *len), real(&plain, b, *len));
         let diff = max_abs_diff(&f, &p);
         assert!(
             diff < 2e-5,
