@@ -6,7 +6,7 @@
 //! and `graft.json` ([`ModelCard`]: labels in order, fusion mode and limits,
 //! pooling, graph predicates, training data hashes, metrics).
 
-use crate::encoder::{Batch, Encoder, EncoderError, Mode, Pooling, Sequence};
+use crate::encoder::{map_batches, Batch, Encoder, EncoderError, Mode, Pooling, Sequence};
 use crate::fusion::{FusedInput, Fuser, FusionError, FusionLimits, FusionMode, Injection};
 use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -196,19 +196,14 @@ impl Classifier {
     /// Label probabilities `[inputs, labels]` for fused inputs (softmax, or
     /// sigmoid per label for multi-label models), in the order given.
     pub fn probabilities(&self, inputs: &[Sequence]) -> Result<Vec<Vec<f32>>, ClassifierError> {
-        let mut order: Vec<usize> = (0..inputs.len()).collect();
-        order.sort_by_key(|&i| inputs[i].len());
-        let mut out = vec![Vec::new(); inputs.len()];
-        for chunk in order.chunks(crate::encoder::MAX_BATCH_SEQUENCES) {
-            let seqs: Vec<Sequence> = chunk.iter().map(|&i| inputs[i].clone()).collect();
-            let batch = Batch::new(&seqs, self.encoder.config())?;
-            let pooled = self.pooled(&batch, Mode::Infer)?;
-            let probs = self.head_probabilities(&pooled)?.to_vec2::<f32>()?;
-            for (row, &i) in probs.into_iter().zip(chunk) {
-                out[i] = row;
-            }
-        }
-        Ok(out)
+        map_batches(
+            inputs,
+            self.encoder.config(),
+            |batch| -> Result<_, ClassifierError> {
+                let pooled = self.pooled(batch, Mode::Infer)?;
+                Ok(self.head_probabilities(&pooled)?.to_vec2::<f32>()?)
+            },
+        )
     }
 
     /// Pooled vectors `[batch, hidden]`.
@@ -249,21 +244,28 @@ impl Classifier {
     /// or for multi-label every label at or above the threshold (the best
     /// one if none is).
     pub fn decide(&self, probs: &[f32]) -> Vec<usize> {
-        let best = probs
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i);
-        if !self.card.multi_label {
-            return vec![best];
-        }
-        let above: Vec<usize> = (0..probs.len())
-            .filter(|&i| probs[i] >= self.card.threshold)
-            .collect();
-        if above.is_empty() {
-            vec![best]
-        } else {
-            above
-        }
+        decide(probs, self.card.multi_label, self.card.threshold)
+    }
+}
+
+/// Label indexes for one row of scores: the best one, or for multi-label
+/// every label at or above `threshold` (the best one if none is). Works on
+/// probabilities (threshold 0.5) and on logits (threshold 0, the same cut).
+pub fn decide(scores: &[f32], multi_label: bool, threshold: f32) -> Vec<usize> {
+    let best = scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i);
+    if !multi_label {
+        return vec![best];
+    }
+    let above: Vec<usize> = (0..scores.len())
+        .filter(|&i| scores[i] >= threshold)
+        .collect();
+    if above.is_empty() {
+        vec![best]
+    } else {
+        above
     }
 }

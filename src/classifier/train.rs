@@ -14,8 +14,10 @@
 
 use super::data::Example;
 use super::metrics::{evaluate, Metrics};
-use super::model::{Classifier, ClassifierError, EncoderCard, GraphCard, ModelCard, CARD_FORMAT};
-use crate::encoder::{Batch, Encoder, Mode, Pooling, Sequence};
+use super::model::{
+    decide, Classifier, ClassifierError, EncoderCard, GraphCard, ModelCard, CARD_FORMAT,
+};
+use crate::encoder::{map_batches, Batch, Encoder, Mode, Pooling, Sequence};
 use crate::fusion::{FusedInput, Fuser, FusionLimits, FusionMode, Injection};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -358,27 +360,22 @@ pub fn train(
         let logits = match &dev_features {
             Some(f) => head_logits(f)?,
             None => {
-                let mut rows = Vec::new();
-                let mut order: Vec<usize> = (0..dev_set.inputs.len()).collect();
-                order.sort_by_key(|&i| dev_set.inputs[i].sequence.len());
-                let mut out = vec![Vec::new(); order.len()];
-                for chunk in order.chunks(32) {
-                    let seqs: Vec<Sequence> = chunk
-                        .iter()
-                        .map(|&i| dev_set.inputs[i].sequence.clone())
-                        .collect();
-                    let batch = Batch::new(&seqs, encoder.config())?;
-                    let l = head_logits(&pool(&batch, Mode::Infer)?)?.to_vec2::<f32>()?;
-                    for (row, &i) in l.into_iter().zip(chunk) {
-                        out[i] = row;
-                    }
-                }
-                rows.extend(out.into_iter().flatten());
-                Tensor::from_vec(rows, (dev_set.inputs.len(), n_labels), &dev)?
+                let seqs: Vec<Sequence> =
+                    dev_set.inputs.iter().map(|i| i.sequence.clone()).collect();
+                let rows = map_batches(
+                    &seqs,
+                    encoder.config(),
+                    |batch| -> Result<_, ClassifierError> {
+                        Ok(head_logits(&pool(batch, Mode::Infer)?)?.to_vec2::<f32>()?)
+                    },
+                )?;
+                Tensor::from_vec(rows.concat(), (seqs.len(), n_labels), &dev)?
             }
         };
         let l = logits.to_vec2::<f32>()?;
-        Ok(l.iter().map(|row| decide(row, opts.multi_label)).collect())
+        Ok(l.iter()
+            .map(|row| decide(row, opts.multi_label, 0.0))
+            .collect())
     };
 
     let steps_per_epoch = train_set.inputs.len().div_ceil(opts.batch_size.max(1));
@@ -621,24 +618,6 @@ pub fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ClassifierError> {
         serde_json::to_string_pretty(card).expect("a card serialises"),
     )
     .map_err(|e| ClassifierError::Other(format!("{}: {e}", dir.display())))
-}
-
-/// Label indexes for one row of scores (see [`Classifier::decide`]).
-fn decide(logits: &[f32], multi_label: bool) -> Vec<usize> {
-    let best = logits
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i);
-    if !multi_label {
-        return vec![best];
-    }
-    let above: Vec<usize> = (0..logits.len()).filter(|&i| logits[i] >= 0.0).collect();
-    if above.is_empty() {
-        vec![best]
-    } else {
-        above
-    }
 }
 
 /// Evaluates a saved classifier on examples.

@@ -79,15 +79,29 @@ impl LayerNorm {
     }
 }
 
+/// The query, key and value projections.
+#[derive(Debug, Clone)]
+enum Projection {
+    /// Stacked to `[3·hidden, hidden]` once at load (inference): one matmul
+    /// instead of three.
+    Stacked(Linear),
+    /// Kept apart (training) and concatenated per step, so the gradients
+    /// reach the three parameters.
+    Separate([Linear; 3]),
+}
+
+impl Projection {
+    fn stacked(&self) -> candle_core::Result<std::borrow::Cow<'_, Linear>> {
+        Ok(match self {
+            Self::Stacked(l) => std::borrow::Cow::Borrowed(l),
+            Self::Separate([q, k, v]) => std::borrow::Cow::Owned(stack_qkv(q, k, v, false)?),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    /// query, key and value stacked to `[3·hidden, hidden]`: one matmul
-    /// instead of three. Built at load for inference; training concatenates
-    /// per step so the gradients reach the three separate parameters.
-    qkv: Option<Linear>,
+    qkv: Projection,
     attention_out: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -208,14 +222,11 @@ impl BertModel {
             let key = l.linear(&format!("{p}.attention.self.key"), h, h, false)?;
             let value = l.linear(&format!("{p}.attention.self.value"), h, h, false)?;
             let qkv = if trainable {
-                None
+                Projection::Separate([query, key, value])
             } else {
-                Some(stack_qkv(&query, &key, &value, true)?)
+                Projection::Stacked(stack_qkv(&query, &key, &value, true)?)
             };
             layers.push(Layer {
-                query,
-                key,
-                value,
                 qkv,
                 attention_out: l.linear(&format!("{p}.attention.output.dense"), h, h, true)?,
                 attention_norm: l.norm(
@@ -377,14 +388,7 @@ impl BertModel {
             Some(params) => x.apply_op3_no_bwd(residual, params, &AddLayerNorm { eps: n.eps }),
             None => n.forward(&(x + residual)?, Mode::Infer),
         };
-        let qkv = match &layer.qkv {
-            Some(fused) => linear(x, fused, false)?,
-            None => linear(
-                x,
-                &stack_qkv(&layer.query, &layer.key, &layer.value, false)?,
-                false,
-            )?,
-        };
+        let qkv = linear(x, layer.qkv.stacked()?.as_ref(), false)?;
         let context = qkv.apply_op2_no_bwd(
             &batch.attention_bias,
             &FusedAttention {
@@ -421,10 +425,7 @@ impl BertModel {
     ) -> candle_core::Result<Tensor> {
         let c = &self.config;
         let (heads, d, h) = (c.num_heads, c.head_dim(), c.hidden_size);
-        let qkv = match &layer.qkv {
-            Some(fused) => fused.forward(x)?,
-            None => stack_qkv(&layer.query, &layer.key, &layer.value, false)?.forward(x)?,
-        };
+        let qkv = layer.qkv.stacked()?.forward(x)?;
         // [b, s, 3, heads, d] → [3, b, heads, s, d]
         let qkv = qkv.reshape((b, s, 3, heads, d))?.permute((2, 0, 3, 1, 4))?;
         let q = qkv.get(0)?.contiguous()?;

@@ -60,6 +60,43 @@ pub const MAX_BATCH_SEQUENCES: usize = 32;
 /// which bounds the attention scores' memory (`heads × batch × seq²` floats).
 pub const MAX_BATCH_TOKENS: usize = 8192;
 
+/// Runs `f` over `sequences` in length-sorted batches (at most
+/// [`MAX_BATCH_SEQUENCES`] sequences and [`MAX_BATCH_TOKENS`] padded tokens
+/// each, so little is padding) and returns its rows (one per sequence) in the
+/// order the sequences were given.
+///
+/// Errors: as [`Batch::new`], and whatever `f` returns.
+pub fn map_batches<T: Clone + Default, E: From<EncoderError>>(
+    sequences: &[Sequence],
+    config: &EncoderConfig,
+    mut f: impl FnMut(&Batch) -> Result<Vec<T>, E>,
+) -> Result<Vec<T>, E> {
+    let mut order: Vec<usize> = (0..sequences.len()).collect();
+    order.sort_by_key(|&i| sequences[i].len());
+    let mut out = vec![T::default(); sequences.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start;
+        while end < order.len()
+            && end - start < MAX_BATCH_SEQUENCES
+            && (end - start + 1) * sequences[order[end]].len()
+                <= MAX_BATCH_TOKENS.max(sequences[order[end]].len())
+        {
+            end += 1;
+        }
+        let chunk: Vec<Sequence> = order[start..end]
+            .iter()
+            .map(|&i| sequences[i].clone())
+            .collect();
+        let rows = f(&Batch::new(&chunk, config)?)?;
+        for (row, &i) in rows.into_iter().zip(&order[start..end]) {
+            out[i] = row;
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
 /// Vectors for a list of texts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Embeddings {
@@ -210,31 +247,9 @@ impl Encoder {
         pooling: Pooling,
         normalize: bool,
     ) -> Result<Vec<Vec<f32>>, EncoderError> {
-        let mut order: Vec<usize> = (0..sequences.len()).collect();
-        order.sort_by_key(|&i| sequences[i].len());
-        let mut out = vec![Vec::new(); sequences.len()];
-        let mut start = 0;
-        while start < order.len() {
-            let mut end = start;
-            while end < order.len()
-                && end - start < MAX_BATCH_SEQUENCES
-                && (end - start + 1) * sequences[order[end]].len()
-                    <= MAX_BATCH_TOKENS.max(sequences[order[end]].len())
-            {
-                end += 1;
-            }
-            let chunk: Vec<Sequence> = order[start..end]
-                .iter()
-                .map(|&i| sequences[i].clone())
-                .collect();
-            let batch = Batch::new(&chunk, &self.config)?;
-            let pooled = self.pool_batch(&batch, pooling, normalize)?;
-            for (row, &i) in pooled.into_iter().zip(&order[start..end]) {
-                out[i] = row;
-            }
-            start = end;
-        }
-        Ok(out)
+        map_batches(sequences, &self.config, |batch| {
+            self.pool_batch(batch, pooling, normalize)
+        })
     }
 
     /// One forward pass and pooling: `[batch, hidden]` as rows.
