@@ -12,10 +12,15 @@
 //!   the forward pass with position ids and a 3-D attention mask, pooling.
 //! - [`fusion`]: text + facts → one encoder input: K-BERT sentence trees
 //!   (soft positions, visible matrix), a second segment, or nothing.
+//! - [`classifier`]: labelled data, fine-tuning, evaluation, the model folder.
+//! - [`serving`]: the classification request path: cache, linking, fusion,
+//!   dynamic batching, several reloadable models. Knows nothing of HTTP.
+//! - [`cache`]: the answer cache (sled): keys, size bound, purge by epoch.
 //! - [`api`]: the actix-web service: SPARQL 1.1 Protocol, Graph Store HTTP
 //!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
 //! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
 pub mod api;
+pub mod cache;
 pub mod classifier;
 pub mod cli;
 pub mod encoder;
@@ -23,3 +28,4 @@ pub mod fusion;
 pub mod graph;
 pub mod knowledge;
 pub mod link;
+pub mod serving;

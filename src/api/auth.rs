@@ -18,11 +18,21 @@ pub fn authorize_write(req: &HttpRequest, state: &AppState) -> Result<(), ApiErr
             "this server is read-only (--read-only): writes are refused",
         ));
     }
+    authorize_token(req, state)
+}
+
+/// Checks that `req` carries the configured bearer token (writes to the
+/// store, model reloads). `--read-only` does not apply: it is about the store.
+///
+/// # Errors
+/// 403 `writes_disabled` when no token is configured; 401 `unauthorized`
+/// for a missing or wrong bearer token.
+pub fn authorize_token(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
     let Some(expected) = &state.config.auth_token else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "writes_disabled",
-            "writes are disabled: no auth token is configured (start graft with --auth-token-file or GRAFT_AUTH_TOKEN)",
+            "writes and reloads are disabled: no auth token is configured (start graft with --auth-token-file or GRAFT_AUTH_TOKEN)",
         ));
     };
     let given = req

@@ -129,12 +129,14 @@ pub fn single(pairs: &[(String, String)], key: &str) -> Result<Option<String>, A
 }
 
 /// Reads a JSON request body into `T`: 415 unless `Content-Type:
-/// application/json`, 413 over `limit` bytes (unread), 400 `invalid_utf8`,
-/// 400 `bad_json` for malformed JSON or a wrong shape.
+/// application/json`, 413 over `config.max_body_bytes` (unread), 408
+/// `request_timeout` when the body has not arrived within
+/// `config.body_timeout` (a slow client), 400 `invalid_utf8`, 400
+/// `bad_json` for malformed JSON or a wrong shape.
 pub async fn json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: actix_web::web::Payload,
-    limit: usize,
+    config: &super::ServeConfig,
 ) -> Result<T, ApiError> {
     let media = media_type(req)?;
     if media != "application/json" {
@@ -142,7 +144,21 @@ pub async fn json<T: serde::de::DeserializeOwned>(
             "Content-Type {media}: send application/json"
         )));
     }
-    let bytes = read(req, payload, limit).await?;
+    let bytes = tokio::time::timeout(
+        config.body_timeout,
+        read(req, payload, config.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                config.body_timeout.as_secs_f64()
+            ),
+        )
+    })??;
     utf8(&bytes)?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))

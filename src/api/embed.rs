@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_TEXTS: usize = 256;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedRequest {
     /// The texts, 1 to [`MAX_TEXTS`], none empty. Longer than the model's
@@ -18,6 +18,7 @@ pub struct EmbedRequest {
     pub texts: Vec<String>,
     /// `mean` (default), `cls` or `pooler`.
     #[serde(default = "default_pooling")]
+    #[schema(value_type = String, example = "mean")]
     pub pooling: Pooling,
     /// L2-normalise each vector (default true).
     #[serde(default = "default_true")]
@@ -32,7 +33,7 @@ fn default_true() -> bool {
 }
 
 /// The answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EmbedResponse {
     /// One vector per text, in order: `[texts, dim]`.
     pub embeddings: Vec<Vec<f32>>,
@@ -47,12 +48,22 @@ pub struct EmbedResponse {
 }
 
 /// `POST /v1/embed` with `{"texts": [...], "pooling": "mean", "normalize": true}`.
+#[utoipa::path(post, path = "/v1/embed", tag = "embeddings",
+    request_body = EmbedRequest,
+    responses(
+        (status = 200, description = "One vector per text", body = EmbedResponse),
+        (status = 400, description = "Malformed JSON, empty list or text", body = super::openapi::ErrorSchema),
+        (status = 413, description = "More than 256 texts", body = super::openapi::ErrorSchema),
+        (status = 429, description = "Too many requests in flight", body = super::openapi::ErrorSchema),
+        (status = 503, description = "No encoder (`--encoder`)", body = super::openapi::ErrorSchema),
+    ))]
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let request: EmbedRequest = body::json(&req, payload, state.config.max_body_bytes).await?;
+    let _permit = state.permit()?;
+    let request: EmbedRequest = body::json(&req, payload, &state.config).await?;
     let Some(encoder) = state.encoder.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

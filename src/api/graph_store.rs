@@ -64,6 +64,13 @@ fn body_format(req: &HttpRequest) -> Result<RdfFormat, ApiError> {
 }
 
 /// `GET /store?graph=IRI|default`: the graph in the negotiated format.
+#[utoipa::path(get, path = "/store", tag = "graph store",
+    params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph (no value)")),
+    responses(
+        (status = 200, description = "The graph (or the whole dataset without parameters) in the negotiated RDF format", content((String = "text/turtle"), (String = "application/n-triples"), (String = "application/n-quads"), (String = "application/trig"), (String = "application/ld+json"), (String = "application/rdf+xml"))),
+        (status = 404, description = "No such graph", body = super::openapi::ErrorSchema),
+        (status = 406, description = "No acceptable format", body = super::openapi::ErrorSchema),
+    ))]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let timeout = state.config.query_timeout;
@@ -99,6 +106,9 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// `HEAD /store?...`: as GET without the body (200, 404, 406).
+#[utoipa::path(head, path = "/store", tag = "graph store",
+    params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph")),
+    responses((status = 200, description = "The graph exists"), (status = 404, description = "No such graph"), (status = 406, description = "No acceptable format")))]
 pub async fn head(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (format, exists) = match addressed(&req)? {
         Addressed::Graph(target) => (
@@ -123,6 +133,16 @@ pub async fn head(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// `PUT /store?graph=IRI|default`: replace; 201 when the graph is new, else 204.
+#[utoipa::path(put, path = "/store", tag = "graph store",
+    params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph")),
+    request_body(description = "An RDF document", content((String = "text/turtle"), (String = "application/n-triples"), (String = "application/rdf+xml"), (String = "application/ld+json"))),
+    responses(
+        (status = 201, description = "Created"), (status = 204, description = "Replaced"),
+        (status = 400, description = "Malformed RDF (with line and column)", body = super::openapi::ErrorSchema),
+        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorSchema), (status = 403, description = "Writes disabled", body = super::openapi::ErrorSchema),
+        (status = 413, description = "Body over the limit", body = super::openapi::ErrorSchema), (status = 415, description = "Unsupported Content-Type", body = super::openapi::ErrorSchema),
+    ),
+    security(("bearer" = [])))]
 pub async fn put(
     req: HttpRequest,
     payload: web::Payload,
@@ -148,6 +168,16 @@ pub async fn put(
 /// `POST /store?graph=IRI|default`: add; 201 when the graph is new, else 204.
 /// Without a graph parameter: a dataset document is added (204), a graph
 /// document becomes a new graph (201, `Location` = its IRI).
+#[utoipa::path(post, path = "/store", tag = "graph store",
+    params(("graph" = Option<String>, Query, description = "The graph's IRI (absent: a new server-named graph, or a dataset document)"), ("default" = Option<String>, Query, description = "The default graph")),
+    request_body(description = "An RDF document to add", content((String = "text/turtle"), (String = "application/n-triples"), (String = "application/n-quads"), (String = "application/trig"), (String = "application/rdf+xml"), (String = "application/ld+json"))),
+    responses(
+        (status = 201, description = "A new graph; `Location` is its URL"), (status = 204, description = "Added"),
+        (status = 400, description = "Malformed RDF", body = super::openapi::ErrorSchema),
+        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorSchema), (status = 403, description = "Writes disabled", body = super::openapi::ErrorSchema),
+        (status = 413, description = "Body over the limit", body = super::openapi::ErrorSchema), (status = 415, description = "Unsupported Content-Type", body = super::openapi::ErrorSchema),
+    ),
+    security(("bearer" = [])))]
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
@@ -197,6 +227,13 @@ pub async fn post(
 }
 
 /// `DELETE /store?graph=IRI|default`: 204, or 404 for an absent graph.
+#[utoipa::path(delete, path = "/store", tag = "graph store",
+    params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph")),
+    responses(
+        (status = 204, description = "Deleted"), (status = 404, description = "No such graph", body = super::openapi::ErrorSchema),
+        (status = 401, description = "No valid bearer token", body = super::openapi::ErrorSchema), (status = 403, description = "Writes disabled", body = super::openapi::ErrorSchema),
+    ),
+    security(("bearer" = [])))]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,

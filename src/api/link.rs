@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// The text to link (at most `max_text_chars` Unicode scalars, 100,000 by default).
@@ -20,12 +20,22 @@ pub struct LinkRequest {
 }
 
 /// `POST /v1/link` with `{"text": "...", "lang": optional, "max_facts": optional}`.
+#[utoipa::path(post, path = "/v1/link", tag = "linking",
+    request_body = LinkRequest,
+    responses(
+        (status = 200, description = "The linked entities and their facts", body = crate::knowledge::LinkAnswer),
+        (status = 400, description = "Malformed JSON", body = super::openapi::ErrorSchema),
+        (status = 413, description = "A text over 100,000 characters", body = super::openapi::ErrorSchema),
+        (status = 429, description = "Too many requests in flight", body = super::openapi::ErrorSchema),
+        (status = 503, description = "The label index is still being built", body = super::openapi::ErrorSchema),
+    ))]
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let request: LinkRequest = body::json(&req, payload, state.config.max_body_bytes).await?;
+    let _permit = state.permit()?;
+    let request: LinkRequest = body::json(&req, payload, &state.config).await?;
     let linker = match state.linker.get() {
         Some(Ok(linker)) => linker.clone(),
         Some(Err(e)) => {

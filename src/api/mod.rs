@@ -1,16 +1,25 @@
 //! The HTTP layer (actix-web): SPARQL 1.1 Protocol at `/sparql`, Graph Store
-//! HTTP Protocol at `/store`, entity linking at `/v1/link`, sentence embeddings at `/v1/embed`, `/health`. Thin over [`crate::graph`]: it
-//! parses requests, negotiates formats, checks auth and limits, and maps
-//! [`crate::graph::GraphError`] to statuses; it owns no graph logic.
+//! HTTP Protocol at `/store`, classification at `/v1/classify` and
+//! `/v1/models`, entity linking at `/v1/link`, sentence embeddings at
+//! `/v1/embed`, `/health`, `/metrics`, `/openapi.json` and the web console
+//! at `/`. Thin over the core ([`crate::graph`], [`crate::serving`], ...):
+//! it parses requests, negotiates formats, checks auth and limits, and maps
+//! core errors to statuses; it owns no graph or model logic.
 
 mod auth;
 mod body;
+mod classify;
+mod console;
 mod embed;
 mod error;
 mod graph_store;
 mod health;
 mod link;
+pub mod metrics;
+mod models;
 pub mod negotiate;
+pub mod openapi;
+mod request_id;
 mod sparql;
 mod stream;
 
@@ -19,11 +28,13 @@ pub use error::ApiError;
 use crate::encoder::Encoder;
 use crate::graph::{GraphStore, SparqlOptions};
 use crate::link::Linker;
-use actix_web::dev::Service;
+use crate::serving::ClassifyService;
+use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpServer};
+use metrics::Metrics;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Everything `graft serve` is configured with (flags, env).
 #[derive(Debug, Clone)]
@@ -48,6 +59,11 @@ pub struct ServeConfig {
     pub cors_origins: Vec<String>,
     /// HTTP worker threads (0 = one per core).
     pub workers: usize,
+    /// Longest wait for a JSON request body; a slower client gets 408.
+    pub body_timeout: Duration,
+    /// Most requests of `/v1/classify`, `/v1/link` and `/v1/embed` in
+    /// flight at once; more get 429 at once instead of queueing.
+    pub max_concurrent: usize,
 }
 
 impl Default for ServeConfig {
@@ -62,6 +78,8 @@ impl Default for ServeConfig {
             union_default_graph: false,
             cors_origins: Vec::new(),
             workers: 0,
+            body_timeout: Duration::from_secs(30),
+            max_concurrent: 256,
         }
     }
 }
@@ -88,25 +106,51 @@ pub struct AppState {
     pub linker: LinkerSlot,
     /// The encoder of `POST /v1/embed`, when `--encoder` was given.
     pub encoder: Option<Arc<Encoder>>,
+    /// The classifiers of `/v1/classify` (possibly none) and the cache.
+    pub classify: Arc<ClassifyService>,
+    pub metrics: Arc<Metrics>,
     pub config: ServeConfig,
+    limiter: Arc<tokio::sync::Semaphore>,
     health: health::CountCache,
 }
 
 impl AppState {
-    /// State over an open store.
+    /// State over an open store; `classify` shares the store, the linker slot
+    /// and (as its observer) `metrics`.
     pub fn new(
-        store: Arc<GraphStore>,
-        linker: LinkerSlot,
+        classify: Arc<ClassifyService>,
         encoder: Option<Arc<Encoder>>,
+        metrics: Arc<Metrics>,
         config: ServeConfig,
     ) -> Self {
         Self {
-            store,
-            linker,
+            store: classify.store.clone(),
+            linker: classify.linker.clone(),
             encoder,
+            classify,
+            metrics,
+            limiter: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent.max(1))),
             config,
             health: health::CountCache::default(),
         }
+    }
+
+    /// A slot among the `max_concurrent` requests in flight, held until
+    /// dropped.
+    ///
+    /// # Errors
+    /// 429 `too_many_requests` when every slot is taken.
+    pub fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.limiter.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                format!(
+                    "{} requests are already in flight; retry shortly",
+                    self.config.max_concurrent
+                ),
+            )
+        })
     }
 }
 
@@ -143,6 +187,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(link::post))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(
+        web::resource("/v1/classify")
+            .route(web::post().to(classify::post))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/models")
+            .route(web::get().to(models::list))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/models/{name}/reload")
+            .route(web::post().to(models::reload))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics::get))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/openapi.json")
+            .route(web::get().to(openapi::get))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/")
+            .route(web::get().to(console::get))
+            .default_service(web::to(method_not_allowed)),
+    )
     .default_service(web::to(not_found));
 }
 
@@ -164,27 +238,20 @@ async fn method_not_allowed(
     ))
 }
 
-/// Binds, serves until SIGINT/SIGTERM, then drains requests and flushes the store.
+/// Binds, serves until SIGINT/SIGTERM, then drains requests and flushes
+/// the store and the cache. SIGHUP reloads every model. A background task
+/// purges cache entries made unreachable by graph writes and reloads.
 ///
 /// `on_bound` is called with the bound addresses before serving (used to
 /// print the real port when binding port 0).
 ///
 /// # Errors
 /// An I/O error when the address cannot be bound.
-pub async fn serve(
-    store: Arc<GraphStore>,
-    linker: LinkerSlot,
-    encoder: Option<Arc<Encoder>>,
-    config: ServeConfig,
-    on_bound: impl FnOnce(&[SocketAddr]),
-) -> std::io::Result<()> {
-    let state = web::Data::new(AppState::new(
-        store.clone(),
-        linker,
-        encoder,
-        config.clone(),
-    ));
+pub async fn serve(state: AppState, on_bound: impl FnOnce(&[SocketAddr])) -> std::io::Result<()> {
+    let config = state.config.clone();
+    let state = web::Data::new(state);
     let cors_origins = config.cors_origins.clone();
+    let app_state = state.clone();
     let mut server = HttpServer::new(move || {
         let cors = if cors_origins.is_empty() {
             actix_cors::Cors::default().block_on_origin_mismatch(false)
@@ -204,20 +271,9 @@ pub async fn serve(
             )
         };
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
             .wrap(cors)
-            .wrap_fn(|req, srv| {
-                let start = Instant::now();
-                let method = req.method().clone();
-                let path = req.path().to_owned();
-                let fut = srv.call(req);
-                async move {
-                    let res = fut.await;
-                    let status = res.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
-                    tracing::info!(%method, %path, status, elapsed_ms = start.elapsed().as_secs_f64() * 1e3, "request");
-                    res
-                }
-            })
+            .wrap_fn(request_id::log_and_measure)
             .configure(configure)
     })
     // Responses are written in pieces (head, body chunks); without
@@ -236,10 +292,57 @@ pub async fn serve(
         server = server.workers(config.workers);
     }
     on_bound(&server.addrs());
+    let reloader = actix_web::rt::spawn(reload_on_sighup(state.clone()));
+    let purger = actix_web::rt::spawn(purge_cache(state.clone()));
     server.run().await?;
+    reloader.abort();
+    purger.abort();
     tracing::info!("shutting down: flushing the store");
-    if let Err(e) = store.flush() {
+    if let Err(e) = state.store.flush() {
         tracing::error!(error = %e, "flush on shutdown failed");
     }
+    if let Some(cache) = &state.classify.cache {
+        cache.flush();
+    }
     Ok(())
+}
+
+/// Reloads every model on SIGHUP (as `POST /v1/models/{name}/reload`).
+async fn reload_on_sighup(state: web::Data<AppState>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: reload models over HTTP instead");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading every model");
+        for name in state.classify.models.names() {
+            if let Err(e) = models::reload_model(&state, name.clone()).await {
+                tracing::error!(model = %name, error = %e, "reload failed: the old copy keeps serving");
+            }
+        }
+    }
+}
+
+/// Every 5 s: when the graph generation moved since the last purge, deletes
+/// the cache entries of older generations.
+async fn purge_cache(state: web::Data<AppState>) {
+    if state.classify.cache.is_none() {
+        return;
+    }
+    let mut purged_at = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let generation = state.store.generation();
+        if purged_at == Some(generation) {
+            continue;
+        }
+        let service = state.classify.clone();
+        if let Ok(n) = web::block(move || service.purge_cache()).await {
+            if n > 0 {
+                tracing::info!(entries = n, generation, "purged stale cache entries");
+            }
+        }
+        purged_at = Some(generation);
+    }
 }

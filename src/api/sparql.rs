@@ -9,6 +9,19 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use std::sync::Arc;
 
 /// `GET /sparql?query=...&default-graph-uri=...&named-graph-uri=...`
+#[utoipa::path(get, path = "/sparql", tag = "sparql",
+    params(
+        ("query" = String, Query, description = "A SPARQL 1.1 query"),
+        ("default-graph-uri" = Option<Vec<String>>, Query, description = "Graphs whose union is the default graph"),
+        ("named-graph-uri" = Option<Vec<String>>, Query, description = "The named graphs the query sees"),
+    ),
+    responses(
+        (status = 200, description = "Results by `Accept`: SPARQL JSON, XML, CSV, TSV; Turtle, N-Triples, N-Quads, TriG, JSON-LD, RDF/XML for graphs", content((String = "application/sparql-results+json"), (String = "application/sparql-results+xml"), (String = "text/csv"), (String = "text/tab-separated-values"), (String = "text/turtle"), (String = "application/n-triples"))),
+        (status = 400, description = "Syntax error (with line and column)", body = super::openapi::ErrorSchema),
+        (status = 403, description = "SERVICE without --allow-federation", body = super::openapi::ErrorSchema),
+        (status = 406, description = "No acceptable format", body = super::openapi::ErrorSchema),
+        (status = 503, description = "Query timeout", body = super::openapi::ErrorSchema),
+    ))]
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let params = body::form_pairs(req.query_string().as_bytes());
     let Some(query) = body::single(&params, "query")? else {
@@ -27,6 +40,19 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// `POST /sparql`: a query or an update, by content type.
+#[utoipa::path(post, path = "/sparql", tag = "sparql",
+    request_body(description = "A query (`application/sparql-query`, or form `query=`) or an update (`application/sparql-update`, or form `update=`; needs the bearer token)", content((String = "application/sparql-query"), (String = "application/sparql-update"), (String = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Query results, negotiated as for GET"),
+        (status = 204, description = "Update committed"),
+        (status = 400, description = "Syntax error (with line and column)", body = super::openapi::ErrorSchema),
+        (status = 401, description = "Update without a valid bearer token", body = super::openapi::ErrorSchema),
+        (status = 403, description = "Writes disabled or read-only; federation refused", body = super::openapi::ErrorSchema),
+        (status = 413, description = "Body over the limit", body = super::openapi::ErrorSchema),
+        (status = 415, description = "Unsupported Content-Type", body = super::openapi::ErrorSchema),
+        (status = 503, description = "Timeout (a timed-out update is not committed)", body = super::openapi::ErrorSchema),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn post(
     req: HttpRequest,
     payload: web::Payload,

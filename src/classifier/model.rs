@@ -100,7 +100,7 @@ pub struct Classifier {
 }
 
 /// One label and its probability.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Scored {
     pub label: String,
     pub score: f32,

@@ -60,6 +60,68 @@ pub struct ServeArgs {
     /// HTTP worker threads (0 = one per CPU core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+
+    /// A classifier for POST /v1/classify, as NAME=DIR (a folder written by
+    /// `graft train`). Repeatable; the first is the default model.
+    #[arg(long = "model", value_name = "NAME=DIR")]
+    pub models: Vec<String>,
+
+    /// Serve every classifier folder (one with a graft.json) under DIR, named
+    /// after its folder, after the --model ones.
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+
+    /// The label answered when the best score is below a request's `threshold`.
+    #[arg(long, default_value = "out_of_scope")]
+    pub fallback_label: String,
+
+    /// Do not cache classification answers (by default they are kept in
+    /// DATA_DIR/cache, keyed by model, graph generation, options and text).
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Size bound of the answer cache, in MiB; past it the oldest answers go.
+    #[arg(long, default_value_t = 512)]
+    pub cache_mb: u64,
+
+    /// Most /v1/classify, /v1/link and /v1/embed requests in flight; more get 429.
+    #[arg(long, default_value_t = 256)]
+    pub max_concurrent: usize,
+
+    /// Longest time a request waits for others to share its encoder pass, in ms.
+    #[arg(long, default_value_t = 2)]
+    pub batch_wait_ms: u64,
+
+    /// Most tokens in one encoder pass (the inputs of several requests).
+    #[arg(long, default_value_t = 8192)]
+    pub max_batch_tokens: usize,
+
+    /// Longest wait for a JSON request body, in seconds; slower clients get 408.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_s: u64,
+}
+
+/// The `(name, folder)` pairs of `--model` and `--models-dir`.
+fn model_list(args: &ServeArgs) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut out = Vec::new();
+    for spec in &args.models {
+        let (name, dir) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--model {spec:?}: expected NAME=DIR"))?;
+        out.push((name.trim().to_owned(), PathBuf::from(dir)));
+    }
+    if let Some(root) = &args.models_dir {
+        let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(root)
+            .map_err(|e| format!("--models-dir {}: {e}", root.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("graft.json").is_file())
+            .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), p)))
+            .collect();
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
@@ -77,16 +139,19 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         return Err("the auth token is empty".into());
     }
     let config = ServeConfig {
-        bind: args.bind,
+        bind: args.bind.clone(),
         auth_token,
         read_only: args.read_only,
         query_timeout: Duration::from_secs(args.query_timeout_s.max(1)),
         max_body_bytes: args.max_body_mb.saturating_mul(1 << 20),
         allow_federation: args.allow_federation,
         union_default_graph: args.union_default_graph,
-        cors_origins: args.cors_origins,
+        cors_origins: args.cors_origins.clone(),
         workers: args.workers,
+        body_timeout: Duration::from_secs(args.body_timeout_s.max(1)),
+        max_concurrent: args.max_concurrent.max(1),
     };
+    let models = model_list(&args)?;
     let link_config = super::link::load_config(args.link_config.as_deref())?;
     let encoder = match &args.encoder {
         Some(dir) => {
@@ -131,11 +196,47 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
             let _ = slot.set(built);
         });
     }
+    let metrics = Arc::new(crate::api::metrics::Metrics::default());
+    let batch = crate::serving::BatchConfig {
+        max_batch_tokens: args.max_batch_tokens.max(1),
+        max_wait: Duration::from_millis(args.batch_wait_ms),
+        ..Default::default()
+    };
+    let registry = crate::serving::ModelRegistry::load(&models, batch, metrics.clone())?;
+    for (dir, m) in registry.all() {
+        let card = &m.classifier.card;
+        tracing::info!(model = %m.name, dir = %dir.display(), fingerprint = %m.fingerprint, fusion = ?card.fusion, labels = card.labels.len(), "classifier loaded");
+    }
+    let cache = if args.no_cache {
+        None
+    } else {
+        match crate::cache::AnswerCache::open(&data_dir.join("cache"), args.cache_mb << 20) {
+            Ok((cache, warning)) => {
+                if let Some(w) = warning {
+                    tracing::warn!("{w}");
+                }
+                Some(cache)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "running without the answer cache");
+                None
+            }
+        }
+    };
+    let classify = Arc::new(crate::serving::ClassifyService {
+        models: registry,
+        linker,
+        store,
+        cache,
+        fallback_label: args.fallback_label.clone(),
+        observer: metrics.clone(),
+    });
     if config.auth_token.is_none() && !config.read_only {
         tracing::warn!("no auth token configured: writes over HTTP are refused (set GRAFT_AUTH_TOKEN or --auth-token-file)");
     }
+    let state = api::AppState::new(classify, encoder, metrics, config);
     actix_web::rt::System::new().block_on(async move {
-        api::serve(store, linker, encoder, config, |addrs| {
+        api::serve(state, |addrs| {
             for addr in addrs {
                 tracing::info!("graft listening on http://{addr}");
             }

@@ -88,7 +88,7 @@ impl Default for FusionLimits {
 }
 
 /// One fact about an entity mention, ready to inject.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Injection {
     /// The mention's span in the text, Unicode scalar offsets (`start`
     /// inclusive, `end` exclusive).

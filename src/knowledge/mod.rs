@@ -20,7 +20,7 @@ use std::collections::HashMap;
 const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
 
 /// One fact about a linked entity, with its verbalisation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Fact {
     /// The entity's IRI.
     pub subject: String,
@@ -39,7 +39,7 @@ pub struct Fact {
 
 /// The entities of a text and their facts: what `graft link` prints and
 /// `POST /v1/link` answers.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LinkAnswer {
     pub entities: Vec<LinkedEntity>,
     pub facts: Vec<Fact>,

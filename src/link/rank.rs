@@ -46,7 +46,7 @@ use std::collections::{HashMap, HashSet};
 const CONTEXT_WINDOW: usize = 16;
 
 /// A mention linked to a node.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LinkedEntity {
     /// The mention as written in the text.
     pub mention: String,
