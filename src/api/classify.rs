@@ -100,11 +100,20 @@ pub async fn post(
         use_graph: request.use_graph,
         lang: request.lang,
     };
-    let mut answers = state
+    let work = state
         .classify
-        .classify(request.model.as_deref(), texts, &options)
-        .await
-        .map_err(serve_error)?;
+        .classify(request.model.as_deref(), texts, &options);
+    let mut answers = tokio::select! {
+        answers = work => answers.map_err(serve_error)?,
+        () = super::disconnect::gone(&req) => {
+            tracing::info!("client disconnected: classification abandoned");
+            return Err(ApiError::new(
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                "client_closed_request",
+                "the client closed the connection before the answer was ready",
+            ));
+        }
+    };
     Ok(if single {
         HttpResponse::Ok().json(answers.remove(0))
     } else {

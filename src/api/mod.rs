@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod classify;
 mod console;
+mod disconnect;
 mod embed;
 mod error;
 mod graph_store;
@@ -279,11 +280,12 @@ pub async fn serve(state: AppState, on_bound: impl FnOnce(&[SocketAddr])) -> std
     // Responses are written in pieces (head, body chunks); without
     // TCP_NODELAY, Nagle's algorithm and the client's delayed ACK hold the
     // last piece back by up to 40 ms.
-    .on_connect(|conn, _| {
+    .on_connect(|conn, data| {
         if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
             if let Err(e) = tcp.set_nodelay(true) {
                 tracing::debug!(error = %e, "cannot set TCP_NODELAY");
             }
+            data.insert(disconnect::Peer::of(tcp));
         }
     })
     .shutdown_timeout(10)

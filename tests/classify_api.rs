@@ -1,0 +1,835 @@
+//! `POST /v1/classify`, `/v1/models`, reloads, the answer cache, `/metrics`,
+//! `/openapi.json` and every bad input of the service issue, against real
+//! `graft serve` processes with a real classifier: all-MiniLM-L6-v2 with a
+//! K-BERT head trained (frozen encoder) on support tickets, over the
+//! committed customer-service graph.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const CS_GRAPH: &str = "https://w3id.org/graft/graph/customer-service";
+
+/// Support tickets by intent; most name a product, a delivery or a payment
+/// term of the customer-service graph.
+const TICKETS: [(&str, &str); 24] = [
+    ("my Aurora Phone 12 will not start", "technical"),
+    ("the Lumen Buds Pro sound is broken", "technical"),
+    ("Aurora Book 14 screen went dark", "technical"),
+    ("the Aurora Watch 3 keeps rebooting", "technical"),
+    ("my Aurora Phone 12 battery drains in an hour", "technical"),
+    ("Lumen Buds Pro will not pair with my laptop", "technical"),
+    ("the Aurora Book 14 keyboard stopped working", "technical"),
+    ("Aurora Watch 3 does not charge any more", "technical"),
+    ("where is my express delivery", "shipping"),
+    ("the delivery of my order is late", "shipping"),
+    ("my order has not arrived", "shipping"),
+    ("the tracking number shows nothing", "shipping"),
+    ("I think my package is a lost package", "shipping"),
+    ("when will my order be shipped", "shipping"),
+    ("express delivery was promised for yesterday", "shipping"),
+    ("the order status has said pending for a week", "shipping"),
+    (
+        "I was charged twice, a double charge on my credit card",
+        "billing",
+    ),
+    ("please send the invoice for my payment", "billing"),
+    ("I want a refund for my payment", "billing"),
+    ("my payment failure message makes no sense", "billing"),
+    ("the credit card payment was declined", "billing"),
+    ("I need a copy of my invoice", "billing"),
+    ("how do I change my payment method", "billing"),
+    ("I opened a payment dispute with my bank", "billing"),
+];
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    /// A data dir with the customer-service graph (copied per test).
+    store: PathBuf,
+    /// K-BERT classifier folder.
+    kbert: PathBuf,
+    /// The same data, fusion `none`.
+    plain: PathBuf,
+}
+
+fn minilm() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
+}
+
+fn write_tickets(dir: &Path) -> PathBuf {
+    let lines: Vec<String> = TICKETS
+        .iter()
+        .map(|(t, l)| json!({"text": t, "label": l}).to_string())
+        .collect();
+    let path = dir.join("tickets.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+/// Trains a classifier on the tickets over `store` into `out`.
+fn train(store: &Path, out: &Path, fusion: &str, seed: &str) {
+    let data = write_tickets(store.parent().unwrap());
+    let d = data.to_str().unwrap();
+    graft_ok(
+        store,
+        &[
+            "train",
+            "--model",
+            minilm().to_str().unwrap(),
+            "--train",
+            d,
+            "--dev",
+            d,
+            "--fusion",
+            fusion,
+            "--freeze-encoder",
+            "--max-len",
+            "96",
+            "--epochs",
+            "30",
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("store");
+        let cs = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");
+        graft_ok(
+            &store,
+            &["graph", "load", "--graph", CS_GRAPH, cs.to_str().unwrap()],
+        );
+        let kbert = tmp.path().join("kbert");
+        let plain = tmp.path().join("plain");
+        train(&store, &kbert, "kbert", "1");
+        train(&store, &plain, "none", "1");
+        Fixture {
+            _tmp: tmp,
+            store,
+            kbert,
+            plain,
+        }
+    })
+}
+
+/// A copy of the fixture's store, so each test has its own server.
+fn fresh_store(tmp: &Path) -> PathBuf {
+    fresh_store_at(&tmp.join("data"))
+}
+
+fn fresh_store_at(dir: &Path) -> PathBuf {
+    let dir = dir.to_path_buf();
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let status = std::process::Command::new("cp")
+        .args(["-r"])
+        .arg(&fixture().store)
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+fn serve(tmp: &Path, extra: &[&str]) -> Server {
+    let f = fixture();
+    let model = format!("cs={}", f.kbert.display());
+    let mut args = vec!["--model", model.as_str()];
+    args.extend_from_slice(extra);
+    Server::start_in(&fresh_store(tmp), &args, Some(TOKEN))
+}
+
+fn classify(server: &Server, body: &Value) -> (u16, Value) {
+    let (status, text, _) = outcome(
+        agent()
+            .post(&server.url("/v1/classify"))
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string()),
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+    )
+}
+
+fn ok(server: &Server, body: &Value) -> Value {
+    let (status, v) = classify(server, body);
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn metrics(server: &Server) -> String {
+    agent()
+        .get(&server.url("/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap()
+}
+
+/// The value of an unlabelled metric line, e.g. `graft_cache_entries 3`.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+#[test]
+fn a_ticket_gets_its_label_entities_and_injected_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    let text = "my Aurora Phone 12 screen is broken";
+    let a = ok(&server, &json!({"text": text, "top_k": 10}));
+    assert_eq!(a["label"], "technical", "{a}");
+    let ranking = a["ranking"].as_array().unwrap();
+    assert_eq!(
+        ranking.len(),
+        3,
+        "top_k above the label count gives every label"
+    );
+    let scores: Vec<f64> = ranking
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+    assert!(
+        (scores.iter().sum::<f64>() - 1.0).abs() < 1e-4,
+        "softmax: {scores:?}"
+    );
+    assert_eq!(a["score"].as_f64().unwrap(), scores[0]);
+    assert_eq!(a["fallback"], false);
+    assert!(a.get("labels").is_none(), "single-label model");
+    // The product is linked, with offsets in Unicode scalars.
+    let entities = a["entities"].as_array().unwrap();
+    let phone = entities
+        .iter()
+        .find(|e| e["mention"] == "Aurora Phone 12")
+        .unwrap_or_else(|| panic!("Aurora Phone 12 linked: {a}"));
+    let (s, e) = (
+        phone["start"].as_u64().unwrap() as usize,
+        phone["end"].as_u64().unwrap() as usize,
+    );
+    assert_eq!(
+        text.chars().skip(s).take(e - s).collect::<String>(),
+        "Aurora Phone 12"
+    );
+    // Facts injected into the input are anchored on a linked entity.
+    let facts = a["facts"].as_array().unwrap();
+    assert!(!facts.is_empty(), "{a}");
+    for f in facts {
+        assert!(entities
+            .iter()
+            .any(|e| e["start"] == f["start"] && e["end"] == f["end"]));
+        assert!(!f["predicate"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(a["cached"], false);
+    assert_eq!(a["graph_generation"].as_u64().unwrap(), server.generation());
+    let models: Value = agent()
+        .get(&server.url("/v1/models"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(a["model"]["name"], "cs");
+    assert_eq!(
+        a["model"]["fingerprint"],
+        models["models"][0]["fingerprint"]
+    );
+    for part in ["total", "link", "encode"] {
+        assert!(a["timing_ms"][part].as_f64().unwrap() >= 0.0);
+    }
+    // The same request again comes from the cache, with the same answer.
+    let again = ok(&server, &json!({"text": text, "top_k": 10}));
+    assert_eq!(again["cached"], true);
+    for field in [
+        "label",
+        "score",
+        "ranking",
+        "entities",
+        "facts",
+        "model",
+        "graph_generation",
+    ] {
+        assert_eq!(again[field], a[field], "{field}");
+    }
+    let m = metrics(&server);
+    assert!(
+        m.contains("graft_cache_lookups_total{result=\"hit\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("graft_cache_lookups_total{result=\"miss\"} 1"),
+        "{m}"
+    );
+}
+
+#[test]
+fn batches_options_and_the_same_model_without_the_graph() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    let texts = [
+        "where is my express delivery, the order is late",
+        "I want a refund, there is a double charge",
+        "Lumen Buds Pro crackle",
+    ];
+    let batch = ok(&server, &json!({"texts": texts}));
+    let results = batch["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for (text, r) in texts.iter().zip(results) {
+        // Each batch answer is the answer the text gets alone (the cache
+        // is off for this comparison: `top_k` 4 is another key).
+        let alone = ok(&server, &json!({"text": text, "top_k": 4}));
+        assert_eq!(alone["cached"], false);
+        assert_eq!(alone["label"], r["label"], "{text}");
+        let (x, y) = (
+            alone["score"].as_f64().unwrap(),
+            r["score"].as_f64().unwrap(),
+        );
+        assert!(
+            (x - y).abs() < 1e-5,
+            "{text}: {x} vs {y} (batched with others)"
+        );
+    }
+    assert_eq!(results[0]["label"], "shipping");
+    assert_eq!(results[1]["label"], "billing");
+
+    let top1 = ok(&server, &json!({"text": texts[0], "top_k": 1}));
+    assert_eq!(top1["ranking"].as_array().unwrap().len(), 1);
+
+    let unsure = ok(&server, &json!({"text": texts[0], "threshold": 0.999999}));
+    assert_eq!(unsure["label"], "out_of_scope");
+    assert_eq!(unsure["fallback"], true);
+    assert_eq!(unsure["ranking"][0]["label"], results[0]["label"]);
+
+    let quiet = ok(&server, &json!({"text": texts[0], "explain": false}));
+    assert_eq!(quiet["entities"], json!([]));
+    assert_eq!(quiet["facts"], json!([]));
+    assert_eq!(quiet["label"], results[0]["label"]);
+    assert_eq!(quiet["cached"], false, "explain is part of the key");
+
+    let no_graph = ok(&server, &json!({"text": texts[0], "use_graph": false}));
+    assert_eq!(no_graph["facts"], json!([]));
+    assert_eq!(no_graph["entities"], json!([]));
+    assert_eq!(no_graph["cached"], false, "use_graph is part of the key");
+    assert_ne!(
+        no_graph["score"], results[0]["score"],
+        "without facts the K-BERT input differs, so does the score"
+    );
+}
+
+#[test]
+fn several_models_are_listed_and_chosen_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = format!("plain={}", fixture().plain.display());
+    let server = serve(tmp.path(), &["--model", &plain]);
+    let models: Value = agent()
+        .get(&server.url("/v1/models"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(models["default"], "cs");
+    let list = models["models"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["fusion"], "kbert");
+    assert_eq!(list[1]["name"], "plain");
+    assert_eq!(list[1]["fusion"], "none");
+    assert_eq!(
+        list[1]["labels"],
+        json!(["billing", "shipping", "technical"])
+    );
+    assert!(list[0]["metrics"]["dev"].is_object(), "{}", list[0]);
+    assert_ne!(list[0]["fingerprint"], list[1]["fingerprint"]);
+    let a = ok(
+        &server,
+        &json!({"text": "my Aurora Phone 12 will not start", "model": "plain"}),
+    );
+    assert_eq!(a["model"]["name"], "plain");
+    assert_eq!(a["label"], "technical");
+    assert_eq!(a["facts"], json!([]), "a fusion-none model injects nothing");
+    let (status, body) = classify(&server, &json!({"text": "hello", "model": "nope"}));
+    assert_error(status, 404, &body.to_string(), "unknown_model");
+}
+
+#[test]
+fn every_bad_request_gets_its_error_and_nothing_is_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    let post = |content_type: &str, body: Vec<u8>| {
+        outcome(
+            agent()
+                .post(&server.url("/v1/classify"))
+                .set("Content-Type", content_type)
+                .send_bytes(&body),
+        )
+    };
+    let json_post = |v: Value| post("application/json", v.to_string().into_bytes());
+    let cases: Vec<((u16, String, Option<String>), u16, &str)> = vec![
+        (
+            post("application/json", b"{\"text\": ".to_vec()),
+            400,
+            "bad_json",
+        ),
+        (json_post(json!({"text": 5})), 400, "bad_json"),
+        (json_post(json!({"texts": "one"})), 400, "bad_json"),
+        (
+            json_post(json!({"text": "a", "colour": "red"})),
+            400,
+            "bad_json",
+        ),
+        (json_post(json!({"texts": []})), 400, "bad_request"),
+        (json_post(json!({"text": "  "})), 400, "bad_request"),
+        (json_post(json!({})), 400, "bad_request"),
+        (
+            json_post(json!({"text": "a", "texts": ["b"]})),
+            400,
+            "bad_request",
+        ),
+        (
+            json_post(json!({"text": "a", "top_k": 0})),
+            400,
+            "bad_request",
+        ),
+        (
+            json_post(json!({"text": "a", "threshold": 1.5})),
+            400,
+            "bad_request",
+        ),
+        (
+            json_post(json!({"texts": vec!["my order"; 65]})),
+            413,
+            "too_many_texts",
+        ),
+        (
+            json_post(json!({"text": "order ".repeat(20_000)})),
+            413,
+            "text_too_large",
+        ),
+        (
+            post("application/json", b"{\"text\": \"caf\xe9\"}".to_vec()),
+            400,
+            "invalid_utf8",
+        ),
+        (
+            post("text/plain", b"my order".to_vec()),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            json_post(json!({"text": "a", "model": "other"})),
+            404,
+            "unknown_model",
+        ),
+    ];
+    for ((status, body, _), expected, kind) in cases {
+        assert_error(status, expected, &body, kind);
+    }
+    let m = metrics(&server);
+    assert_eq!(
+        metric(&m, "graft_cache_entries"),
+        0.0,
+        "failed requests cache nothing"
+    );
+    // A method the route does not have.
+    let (status, body, _) = outcome(agent().get(&server.url("/v1/classify")).call());
+    assert_error(status, 405, &body, "method_not_allowed");
+    // The server still serves.
+    assert_eq!(
+        ok(&server, &json!({"text": "my order has not arrived"}))["label"],
+        "shipping"
+    );
+}
+
+/// Sends a request head and part of its body, then stalls.
+fn stall(server: &Server, declared: usize, sent: &[u8]) -> TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /v1/classify HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+    )
+    .unwrap();
+    s.write_all(sent).unwrap();
+    s
+}
+
+#[test]
+fn a_slow_client_gets_408_and_does_not_hold_up_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &["--body-timeout-s", "1"]);
+    let started = Instant::now();
+    let mut slow = stall(&server, 200, b"{\"text\": \"my ord");
+    // Others are served while it stalls.
+    assert_eq!(
+        ok(&server, &json!({"text": "where is my express delivery"}))["label"],
+        "shipping"
+    );
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut response = String::new();
+    let _ = slow.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("request_timeout"), "{response}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[test]
+fn a_cancelled_request_computes_and_caches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Batches wait up to 300 ms for company, so the client is gone before
+    // the encoder runs.
+    let server = serve(tmp.path(), &["--batch-wait-ms", "300"]);
+    let texts: Vec<String> = (0..8)
+        .map(|i| format!("my order {i} has not arrived"))
+        .collect();
+    let body = json!({"texts": texts}).to_string();
+    let mut s = stall(&server, body.len(), body.as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    s.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(s);
+    std::thread::sleep(Duration::from_millis(600));
+    let m = metrics(&server);
+    assert_eq!(metric(&m, "graft_cache_entries"), 0.0, "{m}");
+    assert_eq!(
+        metric(&m, "graft_batch_sequences_count"),
+        0.0,
+        "no encoder pass ran: {m}"
+    );
+    let a = ok(&server, &json!({"text": texts[0]}));
+    assert_eq!(a["cached"], false);
+}
+
+#[test]
+fn a_graph_write_makes_cached_answers_unreachable_and_they_are_purged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    let text = json!({"text": "the Aurora Watch 3 screen is cracked"});
+    let first = ok(&server, &text);
+    assert_eq!(first["cached"], false);
+    assert_eq!(ok(&server, &text)["cached"], true);
+    let generation = server.generation();
+    let (status, body) = update(
+        &server,
+        "INSERT DATA { GRAPH <http://example.org/extra> { <http://example.org/x> <http://www.w3.org/2000/01/rdf-schema#label> \"x\" } }",
+    );
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(server.generation(), generation + 1);
+    let after = ok(&server, &text);
+    assert_eq!(after["cached"], false, "a write changes the key");
+    assert_eq!(after["graph_generation"].as_u64().unwrap(), generation + 1);
+    assert_eq!(ok(&server, &text)["cached"], true);
+    // The entry of the old generation is purged in the background (every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let entries = metric(&metrics(&server), "graft_cache_entries");
+        if entries == 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{entries} entries left");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_cache_survives_a_restart_and_a_corrupt_cache_is_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    let text = json!({"text": "I need a copy of my invoice"});
+    assert_eq!(ok(&server, &text)["cached"], false);
+    let data_dir = server.data_dir.clone();
+    assert!(server.terminate().success());
+    let model = format!("cs={}", fixture().kbert.display());
+    let server = Server::start_in(&data_dir, &["--model", &model], Some(TOKEN));
+    assert_eq!(ok(&server, &text)["cached"], true, "kept across restarts");
+    assert!(server.terminate().success());
+    // Damage every file of the cache.
+    for entry in walk(&data_dir.join("cache")) {
+        std::fs::write(entry, vec![0x5Au8; 3000]).unwrap();
+    }
+    let server = Server::start_in(&data_dir, &["--model", &model], Some(TOKEN));
+    let a = ok(&server, &text);
+    assert_eq!(a["cached"], false, "rebuilt empty");
+    assert_eq!(a["label"], "billing");
+    assert_eq!(ok(&server, &text)["cached"], true, "and working");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_model_reloads_under_load_without_dropping_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("model");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&fixture().kbert)
+        .arg(&folder)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let model = format!("cs={}", folder.display());
+    let server = Server::start_in(&fresh_store(tmp.path()), &["--model", &model], Some(TOKEN));
+    let reload = |token: Option<&str>| {
+        let mut r = agent().post(&server.url("/v1/models/cs/reload"));
+        if let Some(t) = token {
+            r = r.set("Authorization", &format!("Bearer {t}"));
+        }
+        outcome(r.call())
+    };
+    let (status, body, _) = reload(None);
+    assert_error(status, 401, &body, "unauthorized");
+    let (status, body, _) = reload(Some("wrong"));
+    assert_error(status, 401, &body, "unauthorized");
+    let before = ok(&server, &json!({"text": "my order has not arrived"}));
+
+    // Four clients classify distinct texts while the model is reloaded.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (url, stop) = (server.url("/v1/classify"), stop.clone());
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 5 {
+                    let body = json!({"text": format!("client {c} asks about order {i}")});
+                    let (s, b, _) = outcome(
+                        agent()
+                            .post(&url)
+                            .set("Content-Type", "application/json")
+                            .send_string(&body.to_string()),
+                    );
+                    statuses.push((s, b));
+                    i += 1;
+                }
+                statuses
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        let (status, body, _) = reload(Some(TOKEN));
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v["fingerprint"], v["previous_fingerprint"],
+            "same folder, same bytes"
+        );
+    }
+    // Retrain into the same folder (another seed), then reload under load.
+    let other_store = fresh_store_at(&tmp.path().join("training").join("data"));
+    train(&other_store, &tmp.path().join("retrained"), "kbert", "2");
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::rename(tmp.path().join("retrained"), &folder).unwrap();
+    let (status, body, _) = reload(Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(
+        v["fingerprint"], v["previous_fingerprint"],
+        "retrained: {v}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = 0;
+    for c in clients {
+        for (s, b) in c.join().unwrap() {
+            assert_eq!(s, 200, "{b}");
+            answered += 1;
+        }
+    }
+    assert!(answered >= 20);
+    let after = ok(&server, &json!({"text": "my order has not arrived"}));
+    assert_eq!(
+        after["cached"], false,
+        "a new model does not see the old answers"
+    );
+    assert_eq!(after["model"]["fingerprint"], v["fingerprint"]);
+    assert_ne!(
+        after["model"]["fingerprint"],
+        before["model"]["fingerprint"]
+    );
+    let m = metrics(&server);
+    assert!(
+        m.contains("graft_model_reloads_total{model=\"cs\",result=\"ok\"} 4"),
+        "{m}"
+    );
+}
+
+#[test]
+fn reloads_need_a_configured_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = format!("cs={}", fixture().kbert.display());
+    let server = Server::start_in(&fresh_store(tmp.path()), &["--model", &model], None);
+    let (status, body, _) = outcome(
+        agent()
+            .post(&server.url("/v1/models/cs/reload"))
+            .set("Authorization", "Bearer anything")
+            .call(),
+    );
+    assert_error(status, 403, &body, "writes_disabled");
+    let (status, body, _) = outcome(agent().post(&server.url("/v1/models/other/reload")).call());
+    assert_error(status, 403, &body, "writes_disabled");
+}
+
+#[test]
+fn requests_over_the_concurrency_limit_get_429() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One request at a time, and batches that wait 1 s for company: the
+    // first request holds the only slot for a second.
+    let server = serve(
+        tmp.path(),
+        &[
+            "--max-concurrent",
+            "1",
+            "--batch-wait-ms",
+            "1000",
+            "--no-cache",
+        ],
+    );
+    let url = server.url("/v1/classify");
+    let first = std::thread::spawn(move || {
+        outcome(
+            agent()
+                .post(&url)
+                .set("Content-Type", "application/json")
+                .send_string(&json!({"text": "my order has not arrived"}).to_string()),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = classify(&server, &json!({"text": "where is my parcel"}));
+    assert_error(status, 429, &body.to_string(), "too_many_requests");
+    let (status, body, _) = first.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    // The slot is free again.
+    assert_eq!(
+        classify(&server, &json!({"text": "where is my parcel"})).0,
+        200
+    );
+}
+
+#[test]
+fn without_a_model_classify_says_so() {
+    let server = Server::start(&[]);
+    let (status, body) = classify(&server, &json!({"text": "hello"}));
+    assert_error(status, 503, &body.to_string(), "no_model");
+    let models: Value = agent()
+        .get(&server.url("/v1/models"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(models, json!({"default": null, "models": []}));
+}
+
+#[test]
+fn request_ids_metrics_and_the_openapi_document() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    let r = agent()
+        .get(&server.url("/health"))
+        .set("X-Request-Id", "ticket-42")
+        .call()
+        .unwrap();
+    assert_eq!(r.header("X-Request-Id"), Some("ticket-42"));
+    let r = agent().get(&server.url("/health")).call().unwrap();
+    let id = r.header("X-Request-Id").unwrap().to_owned();
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    // A header that is not a short token is replaced.
+    let r = agent()
+        .get(&server.url("/health"))
+        .set("X-Request-Id", "a b")
+        .call()
+        .unwrap();
+    assert_ne!(r.header("X-Request-Id"), Some("a b"));
+
+    ok(
+        &server,
+        &json!({"texts": ["my order has not arrived", "refund please"]}),
+    );
+    let m = metrics(&server);
+    for needle in [
+        "graft_http_requests_total{method=\"POST\",route=\"/v1/classify\",status=\"200\"} 1",
+        "graft_http_request_duration_seconds_bucket{route=\"/v1/classify\"",
+        "graft_batch_sequences_sum 2",
+        "graft_encoder_seconds_count 1",
+        "graft_link_seconds_count 2",
+        "graft_cache_lookups_total{result=\"miss\"} 2",
+        "graft_graph_generation 1",
+        "graft_cache_entries 2",
+    ] {
+        assert!(m.contains(needle), "{needle} missing in\n{m}");
+    }
+
+    let doc: Value = agent()
+        .get(&server.url("/openapi.json"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/classify",
+        "/v1/models",
+        "/v1/models/{name}/reload",
+        "/v1/link",
+        "/v1/embed",
+        "/sparql",
+        "/store",
+        "/health",
+        "/metrics",
+        "/openapi.json",
+        "/",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    let answer = &doc["components"]["schemas"]["Answer"]["properties"];
+    for field in [
+        "label",
+        "score",
+        "ranking",
+        "entities",
+        "facts",
+        "cached",
+        "model",
+        "graph_generation",
+        "timing_ms",
+    ] {
+        assert!(answer[field].is_object(), "Answer.{field} missing");
+    }
+    let console = agent().get(&server.url("/")).call().unwrap();
+    assert!(console
+        .header("Content-Type")
+        .unwrap()
+        .starts_with("text/html"));
+    let page = console.into_string().unwrap();
+    assert!(page.contains("/v1/classify"));
+    for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(
+            !page.contains(external),
+            "the console loads nothing from elsewhere: {external}"
+        );
+    }
+}
