@@ -833,3 +833,32 @@ fn request_ids_metrics_and_the_openapi_document() {
         );
     }
 }
+
+/// The web console in headless Chromium (Debian `chromium`, driven by
+/// playwright-core: `tests/console/console.mjs`): classify a ticket, see
+/// the label, the score bars, the product highlighted and the injected
+/// facts; run the SPARQL box; a bad query shows its error.
+#[test]
+fn the_console_classifies_and_queries_in_a_real_browser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.mjs");
+    let screenshot = tmp.path().join("console.png");
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(&server.base)
+        .args(["--text", "my Aurora Phone 12 will not start after the update"])
+        .args(["--expect-label", "technical"])
+        .arg("--screenshot")
+        .arg(&screenshot)
+        .output()
+        .expect("node (tests/console: npm ci first; scripts/test.sh does)");
+    assert!(
+        out.status.success(),
+        "console checks failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+}

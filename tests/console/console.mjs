@@ -62,14 +62,17 @@ let browser;
 // Waits for `done(arg)` in the page, or for the error element `errorSel` to
 // become visible (then fails with its text), or for the timeout.
 async function waitOrError(page, what, done, errorSel) {
-  // One expression string (no in-page eval, so a strict CSP cannot break it).
-  const expr = `(() => {
-    const err = document.querySelector(${JSON.stringify(errorSel)});
-    if (err && !err.hidden && err.textContent.trim()) return { error: err.textContent.trim() };
-    return (${done.toString()})() ? { error: null } : false;
-  })()`;
-  const outcome = await page.waitForFunction(expr, null, { timeout: opts.timeout, polling: 100 })
-    .then((h) => h.jsonValue(), (e) => fail(`timed out after ${opts.timeout} ms waiting for ${what} (${e.message.split("\n")[0]})`));
+  // Functions, not expression strings: Playwright evaluates strings with
+  // eval, which the console's Content-Security-Policy (no 'unsafe-eval') forbids.
+  const poll = { timeout: opts.timeout, polling: 100 };
+  const timedOut = (e) => ({ timeout: e.message.split("\n")[0] });
+  const ok = page.waitForFunction(done, null, poll).then(() => ({ error: null }), timedOut);
+  const bad = page.waitForFunction((sel) => {
+    const err = document.querySelector(sel);
+    return err && !err.hidden && err.textContent.trim() ? err.textContent.trim() : false;
+  }, errorSel, poll).then(async (h) => ({ error: await h.jsonValue() }), timedOut);
+  const outcome = await Promise.race([ok, bad]);
+  if (outcome.timeout) fail(`timed out after ${opts.timeout} ms waiting for ${what} (${outcome.timeout})`);
   if (outcome.error) fail(`${what}: the page shows an error: ${outcome.error.replace(/\s+/g, " ")}`);
 }
 
