@@ -377,7 +377,8 @@ fn every_bad_request_gets_its_error_and_nothing_is_cached() {
         )
     };
     let json_post = |v: Value| post("application/json", v.to_string().into_bytes());
-    let cases: Vec<((u16, String, Option<String>), u16, &str)> = vec![
+    type Case<'a> = ((u16, String, Option<String>), u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             post("application/json", b"{\"text\": ".to_vec()),
             400,
@@ -496,7 +497,7 @@ fn a_cancelled_request_computes_and_caches_nothing() {
         .map(|i| format!("my order {i} has not arrived"))
         .collect();
     let body = json!({"texts": texts}).to_string();
-    let mut s = stall(&server, body.len(), body.as_bytes());
+    let s = stall(&server, body.len(), body.as_bytes());
     std::thread::sleep(Duration::from_millis(100));
     s.shutdown(std::net::Shutdown::Both).unwrap();
     drop(s);
@@ -847,7 +848,10 @@ fn the_console_classifies_and_queries_in_a_real_browser() {
     let out = std::process::Command::new("node")
         .arg(&script)
         .arg(&server.base)
-        .args(["--text", "my Aurora Phone 12 will not start after the update"])
+        .args([
+            "--text",
+            "my Aurora Phone 12 will not start after the update",
+        ])
         .args(["--expect-label", "technical"])
         .arg("--screenshot")
         .arg(&screenshot)
@@ -861,4 +865,65 @@ fn the_console_classifies_and_queries_in_a_real_browser() {
     );
     let png = std::fs::read(&screenshot).unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+}
+
+#[test]
+fn concurrent_requests_share_encoder_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Batches wait up to 300 ms for company: eight clients that arrive
+    // together are encoded in fewer passes than requests.
+    let server = serve(tmp.path(), &["--batch-wait-ms", "300", "--no-cache"]);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, barrier) = (server.url("/v1/classify"), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                outcome(
+                    agent()
+                        .post(&url)
+                        .set("Content-Type", "application/json")
+                        .send_string(&json!({"text": TICKETS[i * 3].0}).to_string()),
+                )
+            })
+        })
+        .collect();
+    for (i, c) in clients.into_iter().enumerate() {
+        let (status, body, _) = c.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["label"], TICKETS[i * 3].1, "{body}");
+    }
+    let m = metrics(&server);
+    assert_eq!(metric(&m, "graft_batch_sequences_sum"), 8.0, "{m}");
+    let passes = metric(&m, "graft_batch_sequences_count");
+    assert!(passes <= 3.0, "8 requests in {passes} encoder passes");
+}
+
+#[test]
+fn sighup_reloads_every_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = format!("plain={}", fixture().plain.display());
+    let server = serve(tmp.path(), &["--model", &plain]);
+    let pid = server.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = metrics(&server);
+        if m.contains("graft_model_reloads_total{model=\"cs\",result=\"ok\"} 1")
+            && m.contains("graft_model_reloads_total{model=\"plain\",result=\"ok\"} 1")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no reload after SIGHUP:\n{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        ok(&server, &json!({"text": "refund please", "model": "plain"}))["model"]["name"],
+        "plain"
+    );
 }
