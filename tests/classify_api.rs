@@ -927,3 +927,38 @@ fn sighup_reloads_every_model() {
         "plain"
     );
 }
+
+#[test]
+fn a_folder_that_no_longer_loads_keeps_the_old_copy_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("model");
+    assert!(std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&fixture().kbert)
+        .arg(&folder)
+        .status()
+        .unwrap()
+        .success());
+    let model = format!("cs={}", folder.display());
+    let server = Server::start_in(&fresh_store(tmp.path()), &["--model", &model], Some(TOKEN));
+    let before = ok(&server, &json!({"text": "my order has not arrived"}));
+    std::fs::write(folder.join("graft.json"), "{ not json").unwrap();
+    let (status, body, _) = outcome(
+        agent()
+            .post(&server.url("/v1/models/cs/reload"))
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .call(),
+    );
+    let v = assert_error(status, 500, &body, "model_load_failed");
+    assert!(v["error"].as_str().unwrap().contains("graft.json"), "{v}");
+    let after = ok(&server, &json!({"text": "where is my express delivery"}));
+    assert_eq!(
+        after["model"]["fingerprint"],
+        before["model"]["fingerprint"]
+    );
+    let m = metrics(&server);
+    assert!(
+        m.contains("graft_model_reloads_total{model=\"cs\",result=\"failed\"} 1"),
+        "{m}"
+    );
+}

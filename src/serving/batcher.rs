@@ -125,7 +125,16 @@ fn run(rx: Receiver<Job>, classifier: &Classifier, config: BatchConfig, observer
         }
         let inputs: Vec<Sequence> = jobs.iter().flat_map(|j| j.inputs.iter().cloned()).collect();
         let started = Instant::now();
-        let result = classifier.probabilities(&inputs);
+        // A panic in the encoder fails this batch, not the worker (which
+        // would leave the model unable to answer until a reload).
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            classifier.probabilities(&inputs)
+        }))
+        .unwrap_or_else(|_| {
+            Err(crate::classifier::ClassifierError::Other(
+                "the encoder panicked on this batch".into(),
+            ))
+        });
         observer.batch(
             inputs.len(),
             inputs.iter().map(|s| s.input_ids.len()).sum(),
