@@ -9,8 +9,8 @@
 #   mix       80 % from the (warmed) hot set, 20 % sentences never sent before
 #             (a fresh server and an empty cache per row, so "never sent" holds)
 #
-# plus the encoder alone on the same sentences (`graft embed --input`) as the
-# reference. Writes data/bench-serve/ (wrk output, runs.jsonl) and the table
+# plus two references on the same sentences: the encoder alone (`graft embed
+# --input`) and the same pipeline without HTTP (`graft classify --input`). Writes data/bench-serve/ (wrk output, runs.jsonl) and the table
 # between <!-- serve:begin --> and <!-- serve:end --> in docs/benchmarks.md.
 # Run on an idle machine: wrk shares the cores with the server.
 #
@@ -77,6 +77,14 @@ r = {"texts": n, "seconds": round(tn - t1, 3), "startup_s": round(t1, 3), "sente
 json.dump(r, open(f"{work}/encoder.json", "w"))
 print(f"bench-serve: encoder alone: {n} sentences in {tn - t1:.2f} s (+ {t1:.2f} s start-up): {r['sentences_per_s']} sentences/s")
 PY
+
+# The second reference: the whole classification pipeline without HTTP
+# (linking, fusion, batched encoding: `graft classify --input`, batches of
+# 64), its set-up (model load, label index) excluded by its own timing.
+"$GRAFT" --data-dir "$DATA" classify --model "$MODEL" --input "$WORK/all.jsonl" --timing \
+  2>"$WORK/pipeline.err" >/dev/null || { cat "$WORK/pipeline.err" >&2; die "graft classify --input failed"; }
+grep '^{"seconds"' "$WORK/pipeline.err" | tail -n 1 > "$WORK/pipeline.json"
+say "pipeline without HTTP: $(cat "$WORK/pipeline.json")"
 
 PID=
 stop() {

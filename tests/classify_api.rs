@@ -962,3 +962,59 @@ fn a_folder_that_no_longer_loads_keeps_the_old_copy_serving() {
         "{m}"
     );
 }
+
+#[test]
+fn graft_classify_answers_as_the_server_does_and_reads_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixture();
+    let store = fresh_store(tmp.path());
+    let model = f.kbert.to_str().unwrap();
+    let texts = [
+        "my Aurora Phone 12 will not start",
+        "I need a copy of my invoice",
+    ];
+    let mut lines: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| json!({"text": t, "id": i}).to_string())
+        .collect();
+    lines.insert(1, "{\"txt\": \"typo\"}".into());
+    lines.push(json!({"text": " "}).to_string());
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = graft(
+        &store,
+        &[
+            "classify",
+            "--model",
+            model,
+            "--input",
+            input.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "bad lines make the exit code 1");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 4 lines failed"));
+    let answers: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 4, "one line out per line in");
+    assert_eq!(answers[1]["kind"], "bad_json");
+    assert_eq!(answers[1]["line"], 2);
+    assert_eq!(answers[3]["kind"], "bad_request");
+    let single: Value =
+        serde_json::from_str(&graft_ok(&store, &["classify", "--model", model, texts[0]])).unwrap();
+    // The server, over the same store and model, gives the same answers.
+    let name = format!("cs={model}");
+    let server = Server::start_in(&store, &["--model", &name, "--no-cache"], Some(TOKEN));
+    for (i, answer) in [&answers[0], &answers[2]].into_iter().enumerate() {
+        assert_eq!(answer["id"], i);
+        let http = ok(&server, &json!({"text": texts[i]}));
+        for field in ["label", "ranking", "entities", "facts", "graph_generation"] {
+            assert_eq!(answer[field], http[field], "{field} of {:?}", texts[i]);
+        }
+    }
+    assert_eq!(single["label"], answers[0]["label"]);
+    assert_eq!(single["facts"], answers[0]["facts"]);
+}

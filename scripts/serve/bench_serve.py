@@ -129,6 +129,8 @@ def table(args):
     work = args.work
     runs = [json.loads(l) for l in open(os.path.join(work, "runs.jsonl"))]
     ref = json.load(open(os.path.join(work, "encoder.json")))
+    pipe_path = os.path.join(work, "pipeline.json")
+    pipe = json.load(open(pipe_path)) if os.path.exists(pipe_path) and os.path.getsize(pipe_path) else None
     meta = json.load(open(os.path.join(work, "texts.json")))
     env = json.load(open(os.path.join(work, "env.json")))
     names = {"uncached": "uncached (`--no-cache`, every request a new text)",
@@ -166,7 +168,9 @@ def table(args):
         f"- Encoder alone (`graft embed --input` on the same {ref['texts']:,} sentences, batched, model load subtracted): "
         f"**{enc:,.0f} sentences/s**; the uncached service reaches **{100 * unc / enc:.0f} %** of it "
         f"(it also links entities and encodes the injected facts: up to 32 more tokens a text).",
-    ] + ([f"- {wrapped:,} \"new\" texts of the mix rows were repeats (the fresh pool ran out); "
+    ] + ([f"- The same pipeline without HTTP (`graft classify --input` on the same sentences: linking, fusion, "
+          f"encoder passes of 64 texts; set-up excluded): **{pipe['texts_per_s']:,.0f} texts/s**; the uncached "
+          f"service reaches **{100 * unc / pipe['texts_per_s']:.0f} %** of it."] if pipe else []) + ([f"- {wrapped:,} \"new\" texts of the mix rows were repeats (the fresh pool ran out); "
           "the cache column shows what the server actually answered from its cache."] if wrapped else []))
     doc = args.doc
     text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"

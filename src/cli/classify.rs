@@ -13,6 +13,7 @@ use crate::knowledge::link_text;
 use crate::link::Linker;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -146,17 +147,29 @@ pub struct ClassifyArgs {
     /// A trained model folder.
     #[arg(long)]
     pub model: PathBuf,
-    /// The text to classify.
-    pub text: String,
+    /// The text to classify. Without it, --input must be given.
+    #[arg(required_unless_present = "input")]
+    pub text: Option<String>,
+    /// A JSON Lines file (`-` = standard input), one `{"text": "...", "id":
+    /// optional}` per line; prints one answer per line (with its `id`), in
+    /// order. Texts are classified in batches of 64, as the server does.
+    #[arg(long, conflicts_with = "text")]
+    pub input: Option<PathBuf>,
     /// Labels in the ranking.
     #[arg(long, default_value_t = 5)]
     pub top_k: usize,
+    /// Below this probability the label is `out_of_scope` (`fallback: true`).
+    #[arg(long)]
+    pub threshold: Option<f32>,
     /// Run the model without graph facts (to compare).
     #[arg(long)]
     pub no_graph: bool,
     /// Language of the fact labels (default: guessed from the text).
     #[arg(long)]
     pub lang: Option<String>,
+    /// With --input: print the throughput to stderr (one JSON line).
+    #[arg(long, requires = "input")]
+    pub timing: bool,
 }
 
 type Knowledge = Box<dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync>;
@@ -367,38 +380,165 @@ pub fn run_eval(data_dir: &Path, args: EvalArgs) -> CliResult {
     Ok(())
 }
 
+/// One answer line of `graft classify --input`: the answer and the line's `id`.
+#[derive(serde::Serialize)]
+struct AnswerLine<'a> {
+    #[serde(flatten)]
+    answer: &'a crate::serving::Answer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a serde_json::Value>,
+}
+
+/// One line of `graft classify --input`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClassifyLine {
+    text: String,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// `graft classify`: the serving path of `POST /v1/classify` (linking,
+/// fusion, batched encoding, the decision) without HTTP and without the cache.
 pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
-    let classifier = Classifier::load(&args.model)?;
-    let use_graph = !args.no_graph && classifier.card.fusion != FusionMode::None;
-    let linker = linker(data_dir, use_graph)?;
-    check_graph(&classifier, &linker);
-    let answer = match &linker {
-        Some(l) => Some(link_text(l, &args.text, args.lang.as_deref(), None)?),
-        None => None,
-    };
-    let facts = answer.as_ref().map(injections).unwrap_or_default();
-    let fused = classifier.fuse(&args.text, &facts)?;
-    let probs = classifier
-        .probabilities(std::slice::from_ref(&fused.sequence))?
-        .remove(0);
-    let mut ranking = classifier.ranking(&probs);
-    let labels: Vec<String> = classifier
-        .decide(&probs)
-        .iter()
-        .map(|&i| classifier.card.labels[i].clone())
-        .collect();
-    ranking.truncate(args.top_k.max(1));
-    let injected: Vec<&Injection> = fused.injected.iter().map(|&i| &facts[i]).collect();
-    let out = serde_json::json!({
-        "label": ranking[0].label,
-        "score": ranking[0].score,
-        "labels": labels,
-        "ranking": ranking,
-        "entities": answer.as_ref().map_or(serde_json::json!([]), |a| serde_json::to_value(&a.entities).unwrap_or_default()),
-        "facts": injected,
-        "fusion": classifier.card.fusion,
-        "truncated": fused.truncated,
+    use crate::serving::{ClassifyOptions, ClassifyService, ModelRegistry, NoObserver};
+    let name = args
+        .model
+        .file_name()
+        .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
+    let observer: Arc<dyn crate::serving::Observer> = Arc::new(NoObserver);
+    let models = ModelRegistry::load(
+        &[(name, args.model.clone())],
+        crate::serving::BatchConfig::default(),
+        observer.clone(),
+    )?;
+    let classifier = models.get(None)?.classifier.clone();
+    let store = Arc::new(GraphStore::open(data_dir)?);
+    let slot: crate::api::LinkerSlot = Arc::default();
+    if !args.no_graph && classifier.card.fusion != FusionMode::None {
+        let linker = Arc::new(super::link::build_linker(
+            store.clone(),
+            crate::link::LinkConfig::default(),
+        )?);
+        check_graph(&classifier, &Some(linker.clone()));
+        let _ = slot.set(Ok(linker));
+    }
+    let service = Arc::new(ClassifyService {
+        models,
+        linker: slot,
+        store,
+        cache: None,
+        fallback_label: "out_of_scope".into(),
+        observer,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    let options = ClassifyOptions {
+        top_k: args.top_k.max(1),
+        threshold: args.threshold,
+        explain: true,
+        use_graph: !args.no_graph,
+        lang: args.lang.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let classify = |texts: Vec<String>| runtime.block_on(service.classify(None, texts, &options));
+    let Some(path) = &args.input else {
+        let text = args.text.clone().ok_or("give a TEXT or --input FILE")?;
+        let answer = classify(vec![text])?.remove(0);
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    };
+    let reader: Box<dyn std::io::BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let started = std::time::Instant::now();
+    let (mut texts, mut failed) = (0usize, 0usize);
+    let mut pending: Vec<(usize, ClassifyLine)> = Vec::new();
+    let flush = |pending: &mut Vec<(usize, ClassifyLine)>,
+                 out: &mut dyn std::io::Write|
+     -> Result<usize, Box<dyn std::error::Error>> {
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let batch: Vec<String> = pending.iter().map(|(_, l)| l.text.clone()).collect();
+        let mut bad = 0;
+        match classify(batch) {
+            Ok(answers) => {
+                for ((_, line), answer) in pending.iter().zip(&answers) {
+                    let value = AnswerLine {
+                        answer,
+                        id: line.id.as_ref(),
+                    };
+                    writeln!(out, "{}", serde_json::to_string(&value)?)?;
+                }
+            }
+            // One bad text fails its batch: answer the batch's lines one by
+            // one, so only the bad line gets an error object.
+            Err(_) => {
+                for (n, line) in pending.iter() {
+                    let text = match classify(vec![line.text.clone()]) {
+                        Ok(a) => serde_json::to_string(&AnswerLine {
+                            answer: &a[0],
+                            id: line.id.as_ref(),
+                        })?,
+                        Err(e) => {
+                            bad += 1;
+                            eprintln!("{}:{n}: {e}", path.display());
+                            serde_json::json!({"line": n, "error": e.to_string(), "kind": e.kind()})
+                                .to_string()
+                        }
+                    };
+                    writeln!(out, "{text}")?;
+                }
+            }
+        }
+        pending.clear();
+        Ok(bad)
+    };
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        texts += 1;
+        match serde_json::from_str::<ClassifyLine>(&line) {
+            Ok(parsed) => {
+                pending.push((n + 1, parsed));
+                if pending.len() == crate::serving::MAX_TEXTS {
+                    failed += flush(&mut pending, &mut out)?;
+                }
+            }
+            Err(e) => {
+                failed += flush(&mut pending, &mut out)?;
+                failed += 1;
+                eprintln!("{}:{}: {e}", path.display(), n + 1);
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::json!({"line": n + 1, "error": e.to_string(), "kind": "bad_json"})
+                )?;
+            }
+        }
+    }
+    failed += flush(&mut pending, &mut out)?;
+    out.flush()?;
+    if args.timing {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!(
+            "{}",
+            serde_json::json!({"texts": texts, "seconds": secs, "texts_per_s": texts as f64 / secs})
+        );
+    }
+    if failed > 0 {
+        return Err(format!(
+            "{failed} of {texts} lines failed (each has an error object in the output)"
+        )
+        .into());
+    }
     Ok(())
 }

@@ -40,7 +40,7 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the store over HTTP: /sparql (SPARQL 1.1 Protocol), /store (Graph Store Protocol), /v1/link (entity linking), /v1/embed (sentence vectors), /health.
+    /// Serve the store and the classifiers over HTTP: /sparql (SPARQL 1.1 Protocol), /store (Graph Store Protocol), /v1/classify, /v1/models, /v1/link, /v1/embed, /health, /metrics, /openapi.json, and the web console at /.
     Serve(serve::ServeArgs),
     /// Load, query, update, dump and inspect the store.
     #[command(subcommand)]
@@ -53,13 +53,23 @@ pub enum Command {
     Train(Box<classify::TrainArgs>),
     /// Evaluate a trained classifier: accuracy, per-label P/R/F1, confusion matrix (JSON, Markdown, SVG).
     Eval(classify::EvalArgs),
-    /// Classify a text with a trained model; print the label, the ranking, the entities and the injected facts.
+    /// Classify a text (or a JSON Lines file) with a trained model; print the label, the ranking, the entities and the injected facts, as POST /v1/classify answers.
     Classify(classify::ClassifyArgs),
 }
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     init_logging(cli.log_format);
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Commands that print end quietly when their reader goes away
+        // (`graft classify --input big.jsonl | head`), as Unix tools do.
+        // Not the server: it must survive clients that hang up.
+        // SAFETY: restoring a signal's default disposition before any
+        // other thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Serve(args) => serve::run(&cli.data_dir, args),
         Command::Graph(cmd) => graph::run(&cli.data_dir, cmd),
