@@ -1018,3 +1018,49 @@ fn graft_classify_answers_as_the_server_does_and_reads_json_lines() {
     assert_eq!(single["label"], answers[0]["label"]);
     assert_eq!(single["facts"], answers[0]["facts"]);
 }
+
+#[test]
+fn a_models_folder_serves_every_classifier_in_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("models");
+    std::fs::create_dir_all(root.join("not-a-model")).unwrap();
+    for (name, from) in [
+        ("tickets", &fixture().kbert),
+        ("tickets-plain", &fixture().plain),
+    ] {
+        assert!(std::process::Command::new("cp")
+            .arg("-r")
+            .arg(from)
+            .arg(root.join(name))
+            .status()
+            .unwrap()
+            .success());
+    }
+    let server = Server::start_in(
+        &fresh_store(tmp.path()),
+        &["--models-dir", root.to_str().unwrap()],
+        Some(TOKEN),
+    );
+    let models: Value = agent()
+        .get(&server.url("/v1/models"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let names: Vec<&str> = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["tickets", "tickets-plain"],
+        "folders without graft.json are skipped"
+    );
+    let a = ok(
+        &server,
+        &json!({"text": "refund please", "model": "tickets-plain"}),
+    );
+    assert_eq!(a["model"]["name"], "tickets-plain");
+}
