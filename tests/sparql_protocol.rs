@@ -510,3 +510,84 @@ fn federation_works_when_enabled() {
     assert_eq!(s, 204, "{body}");
     assert_eq!(local.count(), 22);
 }
+
+/// A query or a document nested thousands deep used to overflow the
+/// parser's stack and abort the whole server; now it is a 400 and the
+/// server goes on.
+#[test]
+fn deeply_nested_queries_and_documents_are_refused_not_fatal() {
+    let server = Server::start(&[]);
+    let deep = format!("ASK {}{}", "{".repeat(1200), "}".repeat(1200));
+    let (status, body, _) = outcome(
+        agent()
+            .get(&server.url("/sparql"))
+            .query("query", &deep)
+            .call(),
+    );
+    let e = assert_error(status, 400, &body, "sparql_syntax");
+    assert!(e["error"].as_str().unwrap().contains("levels deep"), "{e}");
+    assert_eq!(e["line"], 1);
+    let parens = format!(
+        "ASK {{ FILTER({}1{}) }}",
+        "(".repeat(1000),
+        ")".repeat(1000)
+    );
+    let (status, body, _) = outcome(
+        agent()
+            .get(&server.url("/sparql"))
+            .query("query", &parens)
+            .call(),
+    );
+    assert_error(status, 400, &body, "sparql_syntax");
+    let update = format!(
+        "INSERT DATA {{ GRAPH <{EX}g> {{ <{EX}s> <{EX}p> {}<{EX}o>{} }} }}",
+        "(".repeat(2000),
+        ")".repeat(2000)
+    );
+    let (status, body, _) = outcome(
+        agent()
+            .post(&server.url("/sparql"))
+            .set("Content-Type", "application/sparql-update")
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(&update),
+    );
+    assert_error(status, 400, &body, "sparql_syntax");
+    let jsonld = format!(
+        "{}{{\"@id\": \"{EX}x\"}}{}",
+        "[".repeat(2000),
+        "]".repeat(2000)
+    );
+    let (status, body, _) = outcome(
+        agent()
+            .put(&server.url("/store"))
+            .query("graph", &format!("{EX}g"))
+            .set("Content-Type", "application/ld+json")
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(&jsonld),
+    );
+    assert_error(status, 400, &body, "rdf_syntax");
+    let turtle = format!(
+        "<{EX}s> <{EX}p> {}<{EX}o>{} .",
+        "[ <p> ".repeat(2000),
+        " ]".repeat(2000)
+    );
+    let (status, body, _) = outcome(
+        agent()
+            .put(&server.url("/store"))
+            .query("graph", &format!("{EX}g"))
+            .set("Content-Type", "text/turtle")
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_string(&turtle),
+    );
+    assert_eq!(status, 400, "{body}");
+    // Nesting a real query might use still works, and the server is alive.
+    let ok_depth = format!("ASK {{ FILTER({}1{}) }}", "(".repeat(200), ")".repeat(200));
+    let (status, body, _) = outcome(
+        agent()
+            .get(&server.url("/sparql"))
+            .query("query", &ok_depth)
+            .call(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.generation(), 0);
+}

@@ -13,6 +13,7 @@ mod error;
 pub mod format;
 mod generation;
 mod load;
+pub mod nesting;
 mod sparql;
 mod store;
 

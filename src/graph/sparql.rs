@@ -253,6 +253,7 @@ impl GraphStore {
                 .with_base_iri(base.as_str())
                 .map_err(|e| super::store::invalid_iri(base, e))?;
         }
+        super::nesting::check_sparql(&request.query)?;
         let query = parser
             .parse_query(&request.query)
             .map_err(|e| GraphError::from_sparql_syntax(&e))?;
@@ -320,6 +321,7 @@ impl GraphStore {
                 .with_base_iri(base.as_str())
                 .map_err(|e| super::store::invalid_iri(base, e))?;
         }
+        super::nesting::check_sparql(&request.update)?;
         let update = parser
             .parse_update(&request.update)
             .map_err(|e| GraphError::from_sparql_syntax(&e))?;

@@ -237,6 +237,7 @@ impl GraphStore {
         replace: bool,
     ) -> Result<bool, GraphError> {
         let parser = graph_parser(target, format, base_iri)?;
+        super::nesting::check_document(body, nesting_syntax(format))?;
         self.write(|store| {
             let existed = graph_exists_in(store, target)?;
             let mut tx = store.start_transaction()?;
@@ -270,6 +271,7 @@ impl GraphStore {
                 .with_base_iri(base)
                 .map_err(|e| invalid_iri(base, e))?;
         }
+        super::nesting::check_document(body, nesting_syntax(format))?;
         self.write(|store| {
             store
                 .load_from_slice(parser, body)
@@ -353,6 +355,16 @@ fn graph_exists_in(store: &Store, target: &GraphTarget) -> Result<bool, GraphErr
     match target {
         GraphTarget::Default => Ok(true),
         GraphTarget::Named(n) => Ok(store.contains_named_graph(n)?),
+    }
+}
+
+/// The lexical rules [`super::nesting`] scans a document of `format` with.
+fn nesting_syntax(format: RdfFormat) -> super::nesting::Syntax {
+    use super::nesting::Syntax;
+    match format {
+        RdfFormat::JsonLd { .. } => Syntax::Json,
+        RdfFormat::RdfXml => Syntax::Other,
+        _ => Syntax::Sparql,
     }
 }
 
