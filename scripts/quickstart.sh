@@ -63,11 +63,11 @@ else
   "${sudo[@]}" apt-get update -qq || say "apt-get update failed; trying with the package lists at hand"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
-command -v cargo >/dev/null || die "cargo not found: install Rust 1.89+ (https://rustup.rs) first"
 took
 
 step "2/6 build graft (cargo build --release --locked: ≈ 16 min the first time, seconds after)"
 if [ $BUILD = 1 ]; then
+  command -v cargo >/dev/null || die "cargo not found: install Rust 1.89+ (https://rustup.rs) first"
   cargo build --release --locked
 else
   [ -x "$GRAFT" ] || die "--no-build, but there is no $GRAFT"

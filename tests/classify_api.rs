@@ -470,7 +470,11 @@ fn stall(server: &Server, declared: usize, sent: &[u8]) -> TcpStream {
 #[test]
 fn a_slow_client_gets_408_and_does_not_hold_up_others() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = serve(tmp.path(), &["--body-timeout-s", "1"]);
+    // One slot for requests in flight: a client stalling mid-body must not hold it.
+    let server = serve(
+        tmp.path(),
+        &["--body-timeout-s", "1", "--max-concurrent", "1"],
+    );
     let started = Instant::now();
     let mut slow = stall(&server, 200, b"{\"text\": \"my ord");
     // Others are served while it stalls.
@@ -478,6 +482,20 @@ fn a_slow_client_gets_408_and_does_not_hold_up_others() {
         ok(&server, &json!({"text": "where is my express delivery"}))["label"],
         "shipping"
     );
+    // A stalled SPARQL body times out too.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut sparql = TcpStream::connect(&addr).unwrap();
+    write!(
+        sparql,
+        "POST /sparql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/sparql-query\r\nContent-Length: 40\r\n\r\nASK"
+    )
+    .unwrap();
+    sparql
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = sparql.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     slow.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut response = String::new();
@@ -1063,4 +1081,68 @@ fn a_models_folder_serves_every_classifier_in_it() {
         &json!({"text": "refund please", "model": "tickets-plain"}),
     );
     assert_eq!(a["model"]["name"], "tickets-plain");
+}
+
+#[test]
+fn two_names_for_one_folder_share_answers_but_each_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = format!("b={}", fixture().kbert.display());
+    let server = serve(tmp.path(), &["--model", &b]);
+    let text = "the tracking number shows nothing";
+    let a = ok(&server, &json!({"text": text, "model": "cs"}));
+    let other = ok(&server, &json!({"text": text, "model": "b"}));
+    assert_eq!(
+        other["cached"], true,
+        "same folder, same fingerprint, same entry"
+    );
+    assert_eq!(other["model"]["name"], "b");
+    assert_eq!(other["label"], a["label"]);
+    // Reloading a name that is not served is a 404 and mints no metric.
+    let (status, body, _) = outcome(
+        agent()
+            .post(&server.url("/v1/models/made-up/reload"))
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .call(),
+    );
+    assert_error(status, 404, &body, "unknown_model");
+    assert!(!metrics(&server).contains("made-up"));
+    // HEAD probes of /health.
+    let head = agent().head(&server.url("/health")).call().unwrap();
+    assert_eq!(head.status(), 200);
+}
+
+#[test]
+fn offsets_point_into_the_text_as_sent_in_link_and_classify_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = serve(tmp.path(), &[]);
+    // A decomposed accent before the product: NFC would shift the offsets.
+    let text = "Cafe\u{301} note: my Aurora Phone 12 will not start";
+    let classified = ok(&server, &json!({"text": text}));
+    let (status, linked, _) = outcome(
+        agent()
+            .post(&server.url("/v1/link"))
+            .set("Content-Type", "application/json")
+            .send_string(&json!({"text": text}).to_string()),
+    );
+    assert_eq!(status, 200);
+    let linked: Value = serde_json::from_str(&linked).unwrap();
+    let span = |v: &Value| {
+        let e = v["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["mention"] == "Aurora Phone 12")
+            .unwrap_or_else(|| panic!("{v}"))
+            .clone();
+        (
+            e["start"].as_u64().unwrap() as usize,
+            e["end"].as_u64().unwrap() as usize,
+        )
+    };
+    assert_eq!(span(&classified), span(&linked));
+    let (s, e) = span(&classified);
+    assert_eq!(
+        text.chars().skip(s).take(e - s).collect::<String>(),
+        "Aurora Phone 12"
+    );
 }

@@ -124,6 +124,13 @@ fn bad_input_gets_a_clear_error() {
             413,
             "too_many_texts",
         ),
+        (
+            serde_json::json!({"texts": ["word ".repeat(20_001)]})
+                .to_string()
+                .into_bytes(),
+            413,
+            "text_too_large",
+        ),
     ];
     for (body, status, kind) in cases {
         let (s, b) = post(&server, &body);

@@ -7,11 +7,36 @@ use actix_web::web::{Bytes, BytesMut, Payload};
 use actix_web::HttpRequest;
 use futures_util::StreamExt;
 
-/// Reads the whole body, refusing more than `limit` bytes.
+/// Reads the whole body, refusing more than `config.max_body_bytes` and
+/// waiting at most `config.body_timeout` for it (a client that stalls
+/// mid-body would otherwise hold its connection and memory forever).
 ///
 /// # Errors
-/// 413 `payload_too_large`; 400 `bad_payload` when the connection fails mid-body.
+/// 413 `payload_too_large`; 408 `request_timeout`; 400 `bad_payload` when
+/// the connection fails mid-body.
 pub async fn read(
+    req: &HttpRequest,
+    payload: Payload,
+    config: &super::ServeConfig,
+) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(
+        config.body_timeout,
+        read_all(req, payload, config.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s (--body-timeout-s)",
+                config.body_timeout.as_secs_f64()
+            ),
+        )
+    })?
+}
+
+async fn read_all(
     req: &HttpRequest,
     mut payload: Payload,
     limit: usize,
@@ -33,7 +58,12 @@ pub async fn read(
     }
     let mut body = BytesMut::with_capacity(declared.map_or(8 << 10, |n| n as usize));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("bad_payload", e.to_string()))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "bad_payload",
+                format!("the request body could not be read: {e}"),
+            )
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -129,10 +159,8 @@ pub fn single(pairs: &[(String, String)], key: &str) -> Result<Option<String>, A
 }
 
 /// Reads a JSON request body into `T`: 415 unless `Content-Type:
-/// application/json`, 413 over `config.max_body_bytes` (unread), 408
-/// `request_timeout` when the body has not arrived within
-/// `config.body_timeout` (a slow client), 400 `invalid_utf8`, 400
-/// `bad_json` for malformed JSON or a wrong shape.
+/// application/json`, then as [`read`] (413, 408), 400 `invalid_utf8`,
+/// 400 `bad_json` for malformed JSON or a wrong shape.
 pub async fn json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     payload: actix_web::web::Payload,
@@ -144,21 +172,7 @@ pub async fn json<T: serde::de::DeserializeOwned>(
             "Content-Type {media}: send application/json"
         )));
     }
-    let bytes = tokio::time::timeout(
-        config.body_timeout,
-        read(req, payload, config.max_body_bytes),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!(
-                "the request body did not arrive within {} s",
-                config.body_timeout.as_secs_f64()
-            ),
-        )
-    })??;
+    let bytes = read(req, payload, config).await?;
     utf8(&bytes)?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("bad_json", format!("invalid request body: {e}")))

@@ -46,6 +46,15 @@ fn default_true() -> bool {
     true
 }
 
+/// The answer of `POST /v1/classify`: one [`Answer`] for `text`, a
+/// [`BatchAnswer`] for `texts`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ClassifyResponse {
+    One(Box<Answer>),
+    Batch(BatchAnswer),
+}
+
 /// The answer to a `texts` request.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchAnswer {
@@ -60,7 +69,7 @@ pub struct BatchAnswer {
     tag = "classification",
     request_body = ClassifyRequest,
     responses(
-        (status = 200, description = "One `Answer` for `text`; `{\"results\": [Answer]}` for `texts`", body = Answer),
+        (status = 200, description = "One `Answer` for `text`; `{\"results\": [Answer]}` for `texts`", body = ClassifyResponse),
         (status = 400, description = "Malformed JSON, a wrong type, an empty text or `texts`, both or neither of `text`/`texts`, invalid UTF-8", body = super::openapi::ErrorSchema),
         (status = 404, description = "Unknown model", body = super::openapi::ErrorSchema),
         (status = 408, description = "The body did not arrive in time", body = super::openapi::ErrorSchema),
@@ -75,8 +84,10 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let _permit = state.permit()?;
     let request: ClassifyRequest = body::json(&req, payload, &state.config).await?;
+    // Taken once the body is in: clients that stall mid-body must not
+    // hold the slots of the ones that are ready.
+    let _permit = state.permit()?;
     let (texts, single) = match (request.text, request.texts) {
         (Some(text), None) => (vec![text], true),
         (None, Some(texts)) => (texts, false),
@@ -114,11 +125,11 @@ pub async fn post(
             ));
         }
     };
-    Ok(if single {
-        HttpResponse::Ok().json(answers.remove(0))
+    Ok(HttpResponse::Ok().json(if single {
+        ClassifyResponse::One(Box::new(answers.remove(0)))
     } else {
-        HttpResponse::Ok().json(BatchAnswer { results: answers })
-    })
+        ClassifyResponse::Batch(BatchAnswer { results: answers })
+    }))
 }
 
 /// Maps a serving error to its one status.

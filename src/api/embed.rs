@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 /// Most texts one request may carry; more gets 413 `too_many_texts`.
 pub const MAX_TEXTS: usize = 256;
+/// Longest text, in Unicode scalar values; longer gets 413 `text_too_large`
+/// (the encoder reads only its first 512 tokens, but tokenizing a huge
+/// text still costs seconds).
+pub const MAX_TEXT_CHARS: usize = crate::serving::MAX_TEXT_CHARS;
 
 /// The request body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -53,7 +57,9 @@ pub struct EmbedResponse {
     responses(
         (status = 200, description = "One vector per text", body = EmbedResponse),
         (status = 400, description = "Malformed JSON, empty list or text", body = super::openapi::ErrorSchema),
-        (status = 413, description = "More than 256 texts", body = super::openapi::ErrorSchema),
+        (status = 408, description = "The body did not arrive in time", body = super::openapi::ErrorSchema),
+        (status = 413, description = "More than 256 texts, or a text over 100,000 characters", body = super::openapi::ErrorSchema),
+        (status = 415, description = "Not application/json", body = super::openapi::ErrorSchema),
         (status = 429, description = "Too many requests in flight", body = super::openapi::ErrorSchema),
         (status = 503, description = "No encoder (`--encoder`)", body = super::openapi::ErrorSchema),
     ))]
@@ -62,8 +68,10 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let _permit = state.permit()?;
     let request: EmbedRequest = body::json(&req, payload, &state.config).await?;
+    // Taken once the body is in: clients that stall mid-body must not
+    // hold the slots of the ones that are ready.
+    let _permit = state.permit()?;
     let Some(encoder) = state.encoder.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -76,6 +84,19 @@ pub async fn post(
             count: request.texts.len(),
             limit: MAX_TEXTS,
         }));
+    }
+    if let Some((index, chars)) = request
+        .texts
+        .iter()
+        .map(|t| t.chars().count())
+        .enumerate()
+        .find(|&(_, n)| n > MAX_TEXT_CHARS)
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text_too_large",
+            format!("text {index} has {chars} characters: the limit is {MAX_TEXT_CHARS}"),
+        ));
     }
     let model = encoder
         .dir()

@@ -156,7 +156,7 @@ pub async fn put(
         ));
     };
     let format = body_format(&req)?;
-    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+    let bytes = body::read(&req, payload, &state.config).await?;
     let base = base_iri(&req, &target);
     let store = state.store.clone();
     let created = web::block(move || store.replace_graph(&target, format, Some(&base), &bytes))
@@ -186,7 +186,7 @@ pub async fn post(
     auth::authorize_write(&req, &state)?;
     let addressed = addressed(&req)?;
     let format = body_format(&req)?;
-    let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+    let bytes = body::read(&req, payload, &state.config).await?;
     let store = state.store.clone();
     match addressed {
         Addressed::Graph(target) => {

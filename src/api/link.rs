@@ -25,7 +25,9 @@ pub struct LinkRequest {
     responses(
         (status = 200, description = "The linked entities and their facts", body = crate::knowledge::LinkAnswer),
         (status = 400, description = "Malformed JSON", body = super::openapi::ErrorSchema),
+        (status = 408, description = "The body did not arrive in time", body = super::openapi::ErrorSchema),
         (status = 413, description = "A text over 100,000 characters", body = super::openapi::ErrorSchema),
+        (status = 415, description = "Not application/json", body = super::openapi::ErrorSchema),
         (status = 429, description = "Too many requests in flight", body = super::openapi::ErrorSchema),
         (status = 503, description = "The label index is still being built", body = super::openapi::ErrorSchema),
     ))]
@@ -34,8 +36,10 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let _permit = state.permit()?;
     let request: LinkRequest = body::json(&req, payload, &state.config).await?;
+    // Taken once the body is in: clients that stall mid-body must not
+    // hold the slots of the ones that are ready.
+    let _permit = state.permit()?;
     let linker = match state.linker.get() {
         Some(Ok(linker)) => linker.clone(),
         Some(Err(e)) => {
@@ -53,13 +57,17 @@ pub async fn post(
             ))
         }
     };
+    let metrics = state.metrics.clone();
     let answer = web::block(move || {
-        link_text(
+        let started = std::time::Instant::now();
+        let answer = link_text(
             &linker,
             &request.text,
             request.lang.as_deref(),
             request.max_facts,
-        )
+        );
+        crate::serving::Observer::link(&*metrics, started.elapsed());
+        answer
     })
     .await
     .map_err(ApiError::internal)?

@@ -176,6 +176,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/health")
             .route(web::get().to(health::get))
+            // Load balancers probe with HEAD; actix sends the head only.
+            .route(web::head().to(health::get))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -216,6 +218,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/")
             .route(web::get().to(console::get))
+            .route(web::head().to(console::get))
             .default_service(web::to(method_not_allowed)),
     )
     .default_service(web::to(not_found));
@@ -289,7 +292,16 @@ pub async fn serve(state: AppState, on_bound: impl FnOnce(&[SocketAddr])) -> std
         }
     })
     .shutdown_timeout(10)
-    .bind(&config.bind)?;
+    .bind(&config.bind)
+    .map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {}: {e} (choose another address with --bind)",
+                config.bind
+            ),
+        )
+    })?;
     if config.workers > 0 {
         server = server.workers(config.workers);
     }

@@ -127,7 +127,10 @@ pub async fn reload_model(
     let result = web::block(move || service.models.reload(&n))
         .await
         .map_err(ApiError::internal)?;
-    state.metrics.reload(&name, result.is_ok());
+    // Only served names get a metric: a request cannot mint label values.
+    if !matches!(result, Err(crate::serving::ServeError::UnknownModel { .. })) {
+        state.metrics.reload(&name, result.is_ok());
+    }
     let (old, new) = result.map_err(serve_error)?;
     tracing::info!(model = %name, fingerprint = %new.fingerprint, previous = %old.fingerprint, "model reloaded");
     if old.fingerprint != new.fingerprint {

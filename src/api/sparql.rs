@@ -62,18 +62,18 @@ pub async fn post(
     let url_params = body::form_pairs(req.query_string().as_bytes());
     match media.as_str() {
         "application/sparql-query" => {
-            let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+            let bytes = body::read(&req, payload, &state.config).await?;
             let query = body::utf8(&bytes)?.to_owned();
             run_query(&req, &state, query_request(query, &url_params)).await
         }
         "application/sparql-update" => {
             auth::authorize_write(&req, &state)?;
-            let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+            let bytes = body::read(&req, payload, &state.config).await?;
             let update = body::utf8(&bytes)?.to_owned();
             run_update(&state, update_request(update, &url_params)).await
         }
         "application/x-www-form-urlencoded" => {
-            let bytes = body::read(&req, payload, state.config.max_body_bytes).await?;
+            let bytes = body::read(&req, payload, &state.config).await?;
             body::utf8(&bytes)?;
             let form = body::form_pairs(&bytes);
             match (

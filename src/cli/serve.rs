@@ -16,7 +16,7 @@ pub struct ServeArgs {
     pub bind: String,
 
     /// File holding the bearer token that writes (SPARQL update, PUT/POST/DELETE
-    /// on /store) must carry. Without a token (file or GRAFT_AUTH_TOKEN), every
+    /// on /store) and model reloads must carry. Without a token (file or GRAFT_AUTH_TOKEN), every
     /// write over HTTP is refused with 403; reads stay open.
     #[arg(long)]
     pub auth_token_file: Option<PathBuf>,
@@ -206,6 +206,34 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     for (dir, m) in registry.all() {
         let card = &m.classifier.card;
         tracing::info!(model = %m.name, dir = %dir.display(), fingerprint = %m.fingerprint, fusion = ?card.fusion, labels = card.labels.len(), "classifier loaded");
+    }
+    // Models that read facts need the graph they were trained with: say so
+    // once the label index is known (as `graft eval` and `classify` do).
+    let expected: Vec<(String, u64)> = registry
+        .all()
+        .iter()
+        .filter(|(_, m)| m.classifier.card.fusion != crate::fusion::FusionMode::None)
+        .filter_map(|(_, m)| Some((m.name.clone(), m.classifier.card.graph.as_ref()?.generation)))
+        .collect();
+    if !expected.is_empty() {
+        let slot = linker.clone();
+        std::thread::spawn(move || loop {
+            match slot.get() {
+                None => std::thread::sleep(Duration::from_millis(100)),
+                Some(Err(_)) => return,
+                Some(Ok(l)) => {
+                    let labels = l.index().map(|i| i.stats().labels).unwrap_or(0);
+                    for (name, trained) in &expected {
+                        if labels == 0 {
+                            tracing::warn!(model = %name, "the store has no labelled nodes: this model will get no facts (serve the --data-dir it was trained with)");
+                        } else if l.indexed_generation() != *trained {
+                            tracing::warn!(model = %name, trained = *trained, now = l.indexed_generation(), "the store's generation differs from the one the model was trained with");
+                        }
+                    }
+                    return;
+                }
+            }
+        });
     }
     let cache = if args.no_cache {
         None

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use unicode_normalization::UnicodeNormalization;
 
 /// Most texts in one classification request.
 pub const MAX_TEXTS: usize = 64;
@@ -221,8 +220,10 @@ impl ClassifyService {
     /// Classifies `texts` with the model `model` (the default one for
     /// `None`), answers in the order given.
     ///
-    /// Texts are normalised to Unicode NFC first; entity offsets refer to
-    /// the normalised text (the same as the input for almost all text).
+    /// Texts are taken as sent, not normalised: entity offsets point into
+    /// what the client sent, as `/v1/link`'s do (the linker folds case,
+    /// width and Unicode forms internally), and the cache key is the exact
+    /// text.
     ///
     /// # Errors
     /// Bad input ([`ServeError::BadRequest`], [`ServeError::TooManyTexts`],
@@ -258,7 +259,6 @@ impl ClassifyService {
         let mut answers: Vec<Option<Answer>> = vec![None; texts.len()];
         let mut work = Vec::new();
         for (index, text) in texts.into_iter().enumerate() {
-            let text: String = text.nfc().collect();
             let key = self.cache.as_ref().map(|_| {
                 cache::key(&KeyParts {
                     epoch: &epoch,
@@ -273,6 +273,9 @@ impl ClassifyService {
                 self.observer.cache(hit.is_some());
                 if let Some(mut answer) = hit {
                     answer.cached = true;
+                    // Two names may serve the same folder (same fingerprint,
+                    // same entries): the answer names the one asked.
+                    answer.model.name.clone_from(&served.name);
                     answer.timing_ms = Timing {
                         total: ms(started.elapsed()),
                         ..Timing::default()
@@ -318,16 +321,20 @@ impl ClassifyService {
             None
         };
         let texts: Vec<String> = work.iter().map(|w| w.text.clone()).collect();
+        // Positions in the request, for errors that name a text.
+        let positions: Vec<usize> = work.iter().map(|w| w.index).collect();
         let (served2, lang, observer) =
             (served.clone(), options.lang.clone(), self.observer.clone());
         // Linking (SPARQL per entity) and tokenization block: off the runtime.
         let fused = tokio::task::spawn_blocking(move || {
             texts
                 .iter()
-                .map(|text| -> Result<_, ServeError> {
+                .enumerate()
+                .map(|(index, text)| -> Result<_, ServeError> {
                     let t = Instant::now();
                     let answer = match &linker {
-                        Some(l) => link_text(l, text, lang.as_deref(), None).map_err(link_error)?,
+                        Some(l) => link_text(l, text, lang.as_deref(), None)
+                            .map_err(|e| link_error(e, positions[index]))?,
                         None => LinkAnswer {
                             entities: Vec::new(),
                             facts: Vec::<Fact>::new(),
@@ -437,9 +444,15 @@ impl ClassifyService {
     }
 }
 
-fn link_error(e: LinkError) -> ServeError {
+fn link_error(e: LinkError, index: usize) -> ServeError {
     match e {
-        LinkError::TextTooLong { .. } => ServeError::BadRequest(e.to_string()),
+        // The linker's own limit (`max_text_chars` of --link-config) may be
+        // lower than the service's.
+        LinkError::TextTooLong { chars, limit } => ServeError::TextTooLong {
+            index,
+            chars,
+            limit,
+        },
         LinkError::Graph(g) => ServeError::Internal(g.to_string()),
     }
 }
