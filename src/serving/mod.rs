@@ -323,8 +323,7 @@ impl ClassifyService {
         let texts: Vec<String> = work.iter().map(|w| w.text.clone()).collect();
         // Positions in the request, for errors that name a text.
         let positions: Vec<usize> = work.iter().map(|w| w.index).collect();
-        let (served2, lang, observer) =
-            (served.clone(), options.lang.clone(), self.observer.clone());
+        let (model, lang, observer) = (served.clone(), options.lang.clone(), self.observer.clone());
         // Linking (SPARQL per entity) and tokenization block: off the runtime.
         let fused = tokio::task::spawn_blocking(move || {
             texts
@@ -346,7 +345,7 @@ impl ClassifyService {
                         observer.link(link_time);
                     }
                     let facts = injections(&answer);
-                    let input = served2
+                    let input = model
                         .classifier
                         .fuse(text, &facts)
                         .map_err(|e| ServeError::Internal(e.to_string()))?;
