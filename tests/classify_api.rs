@@ -824,6 +824,19 @@ fn request_ids_metrics_and_the_openapi_document() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+    // Operation IDs are unique (OpenAPI requires it; code generators rely on it).
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| ops.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "duplicate operationId");
+    assert!(n >= 16, "{n} operations");
     let answer = &doc["components"]["schemas"]["Answer"]["properties"];
     for field in [
         "label",

@@ -65,7 +65,7 @@ pub struct BatchAnswer {
 /// `POST /v1/classify`.
 #[utoipa::path(
     post,
-    path = "/v1/classify",
+    path = "/v1/classify", operation_id = "classify",
     tag = "classification",
     request_body = ClassifyRequest,
     responses(

@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 const PAGE: &str = include_str!("console/index.html");
 
 /// `GET /`.
-#[utoipa::path(get, path = "/", tag = "operations",
+#[utoipa::path(get, path = "/", operation_id = "console", tag = "operations",
     responses((status = 200, description = "The web console", content_type = "text/html")))]
 pub async fn get() -> HttpResponse {
     HttpResponse::Ok()

@@ -52,7 +52,7 @@ pub struct EmbedResponse {
 }
 
 /// `POST /v1/embed` with `{"texts": [...], "pooling": "mean", "normalize": true}`.
-#[utoipa::path(post, path = "/v1/embed", tag = "embeddings",
+#[utoipa::path(post, path = "/v1/embed", operation_id = "embed", tag = "embeddings",
     request_body = EmbedRequest,
     responses(
         (status = 200, description = "One vector per text", body = EmbedResponse),

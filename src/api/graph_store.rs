@@ -64,7 +64,7 @@ fn body_format(req: &HttpRequest) -> Result<RdfFormat, ApiError> {
 }
 
 /// `GET /store?graph=IRI|default`: the graph in the negotiated format.
-#[utoipa::path(get, path = "/store", tag = "graph store",
+#[utoipa::path(get, path = "/store", operation_id = "graph_store_get", tag = "graph store",
     params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph (no value)")),
     responses(
         (status = 200, description = "The graph (or the whole dataset without parameters) in the negotiated RDF format", content((String = "text/turtle"), (String = "application/n-triples"), (String = "application/n-quads"), (String = "application/trig"), (String = "application/ld+json"), (String = "application/rdf+xml"))),
@@ -106,7 +106,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// `HEAD /store?...`: as GET without the body (200, 404, 406).
-#[utoipa::path(head, path = "/store", tag = "graph store",
+#[utoipa::path(head, path = "/store", operation_id = "graph_store_head", tag = "graph store",
     params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph")),
     responses((status = 200, description = "The graph exists"), (status = 404, description = "No such graph"), (status = 406, description = "No acceptable format")))]
 pub async fn head(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -133,7 +133,7 @@ pub async fn head(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// `PUT /store?graph=IRI|default`: replace; 201 when the graph is new, else 204.
-#[utoipa::path(put, path = "/store", tag = "graph store",
+#[utoipa::path(put, path = "/store", operation_id = "graph_store_put", tag = "graph store",
     params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph")),
     request_body(description = "An RDF document", content((String = "text/turtle"), (String = "application/n-triples"), (String = "application/rdf+xml"), (String = "application/ld+json"))),
     responses(
@@ -168,7 +168,7 @@ pub async fn put(
 /// `POST /store?graph=IRI|default`: add; 201 when the graph is new, else 204.
 /// Without a graph parameter: a dataset document is added (204), a graph
 /// document becomes a new graph (201, `Location` = its IRI).
-#[utoipa::path(post, path = "/store", tag = "graph store",
+#[utoipa::path(post, path = "/store", operation_id = "graph_store_post", tag = "graph store",
     params(("graph" = Option<String>, Query, description = "The graph's IRI (absent: a new server-named graph, or a dataset document)"), ("default" = Option<String>, Query, description = "The default graph")),
     request_body(description = "An RDF document to add", content((String = "text/turtle"), (String = "application/n-triples"), (String = "application/n-quads"), (String = "application/trig"), (String = "application/rdf+xml"), (String = "application/ld+json"))),
     responses(
@@ -227,7 +227,7 @@ pub async fn post(
 }
 
 /// `DELETE /store?graph=IRI|default`: 204, or 404 for an absent graph.
-#[utoipa::path(delete, path = "/store", tag = "graph store",
+#[utoipa::path(delete, path = "/store", operation_id = "graph_store_delete", tag = "graph store",
     params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph")),
     responses(
         (status = 204, description = "Deleted"), (status = 404, description = "No such graph", body = super::openapi::ErrorSchema),

@@ -24,7 +24,7 @@ struct Health {
 
 /// `{"status": "ok", "generation": N, "triples": N, "label_index": "ready"}`
 /// (triples = quads in all graphs).
-#[utoipa::path(get, path = "/health", tag = "operations",
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "operations",
     responses((status = 200, description = "`{\"status\": \"ok\", \"generation\": N, \"triples\": N, \"label_index\": \"building\" | \"ready\" | \"failed\", \"label_index_generation\": N}`", body = Object)))]
 pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let state2 = state.clone();

@@ -20,7 +20,7 @@ pub struct LinkRequest {
 }
 
 /// `POST /v1/link` with `{"text": "...", "lang": optional, "max_facts": optional}`.
-#[utoipa::path(post, path = "/v1/link", tag = "linking",
+#[utoipa::path(post, path = "/v1/link", operation_id = "link", tag = "linking",
     request_body = LinkRequest,
     responses(
         (status = 200, description = "The linked entities and their facts", body = crate::knowledge::LinkAnswer),

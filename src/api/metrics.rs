@@ -158,7 +158,7 @@ impl Observer for Metrics {
 }
 
 /// `GET /metrics`.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")))]
 pub async fn get(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let m = &state.metrics;

@@ -79,7 +79,7 @@ fn info(dir: &std::path::Path, m: &ServedModel) -> ModelInfo {
 }
 
 /// `GET /v1/models`.
-#[utoipa::path(get, path = "/v1/models", tag = "classification",
+#[utoipa::path(get, path = "/v1/models", operation_id = "list_models", tag = "classification",
     responses((status = 200, description = "The served models, default first", body = ModelList)))]
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
     let models = state.classify.models.all();
@@ -91,7 +91,7 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 
 /// `POST /v1/models/{name}/reload`: loads the model's folder again and swaps
 /// it in; requests running finish on the old copy. Needs the bearer token.
-#[utoipa::path(post, path = "/v1/models/{name}/reload", tag = "classification",
+#[utoipa::path(post, path = "/v1/models/{name}/reload", operation_id = "reload_model", tag = "classification",
     params(("name" = String, Path, description = "The model's name")),
     responses(
         (status = 200, description = "Reloaded", body = Reloaded),

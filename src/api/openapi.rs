@@ -71,7 +71,7 @@ pub fn document() -> String {
 }
 
 /// `GET /openapi.json`.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "operations",
     responses((status = 200, description = "This document", content_type = "application/json")))]
 pub async fn get() -> HttpResponse {
     HttpResponse::Ok()

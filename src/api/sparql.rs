@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use std::sync::Arc;
 
 /// `GET /sparql?query=...&default-graph-uri=...&named-graph-uri=...`
-#[utoipa::path(get, path = "/sparql", tag = "sparql",
+#[utoipa::path(get, path = "/sparql", operation_id = "sparql_get", tag = "sparql",
     params(
         ("query" = String, Query, description = "A SPARQL 1.1 query"),
         ("default-graph-uri" = Option<Vec<String>>, Query, description = "Graphs whose union is the default graph"),
@@ -40,7 +40,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// `POST /sparql`: a query or an update, by content type.
-#[utoipa::path(post, path = "/sparql", tag = "sparql",
+#[utoipa::path(post, path = "/sparql", operation_id = "sparql_post", tag = "sparql",
     request_body(description = "A query (`application/sparql-query`, or form `query=`) or an update (`application/sparql-update`, or form `update=`; needs the bearer token)", content((String = "application/sparql-query"), (String = "application/sparql-update"), (String = "application/x-www-form-urlencoded"))),
     responses(
         (status = 200, description = "Query results, negotiated as for GET"),
