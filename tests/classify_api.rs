@@ -1159,3 +1159,120 @@ fn offsets_point_into_the_text_as_sent_in_link_and_classify_alike() {
         "Aurora Phone 12"
     );
 }
+
+#[test]
+fn a_multi_label_model_answers_every_label_above_its_threshold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = fresh_store(tmp.path());
+    // Tickets about a product *and* money carry both labels.
+    let mut lines: Vec<String> = TICKETS
+        .iter()
+        .map(|(t, l)| json!({"text": t, "label": [l]}).to_string())
+        .collect();
+    for t in [
+        "my Aurora Phone 12 broke and I want a refund",
+        "the Lumen Buds Pro stopped working, send my money back",
+        "Aurora Book 14 screen is dead, I was charged twice for it",
+        "the Aurora Watch 3 is broken and the invoice is wrong",
+    ] {
+        lines.push(json!({"text": t, "label": ["technical", "billing"]}).to_string());
+    }
+    let data = tmp.path().join("multi.jsonl");
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let out = tmp.path().join("multi");
+    let d = data.to_str().unwrap();
+    graft_ok(
+        &store,
+        &[
+            "train",
+            "--model",
+            minilm().to_str().unwrap(),
+            "--train",
+            d,
+            "--dev",
+            d,
+            "--multi-label",
+            "--fusion",
+            "kbert",
+            "--freeze-encoder",
+            "--max-len",
+            "96",
+            "--epochs",
+            "60",
+            "--seed",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let model = format!("multi={}", out.display());
+    let server = Server::start_in(&store, &["--model", &model], Some(TOKEN));
+    let text = "my Aurora Phone 12 is broken and I want a refund";
+    let score_of = |a: &Value, label: &str| {
+        a["ranking"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["label"] == label)
+            .unwrap()["score"]
+            .as_f64()
+            .unwrap()
+    };
+    let a = ok(&server, &json!({"text": text, "top_k": 3}));
+    let scores: Vec<f64> = a["ranking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.iter().sum::<f64>() > 1.05,
+        "independent sigmoids, not a softmax: {scores:?}"
+    );
+    // Without a threshold: the labels at or above the model's 0.5.
+    let expected: Vec<&str> = ["billing", "shipping", "technical"]
+        .into_iter()
+        .filter(|l| score_of(&a, l) >= 0.5)
+        .collect();
+    let mut labels: Vec<&str> = a["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    labels.sort_unstable();
+    if !expected.is_empty() {
+        assert_eq!(labels, expected, "{a}");
+    }
+    // Mixed tickets score billing far above pure technical ones.
+    let pure = ok(
+        &server,
+        &json!({"text": "my Aurora Phone 12 screen is broken", "top_k": 3}),
+    );
+    assert!(
+        score_of(&a, "billing") > score_of(&pure, "billing") + 0.05,
+        "{a}\n{pure}"
+    );
+    // The request's threshold is the cut of `labels`.
+    let cut = (score_of(&a, "billing").min(score_of(&a, "technical")) - 0.01) as f32;
+    let low = ok(
+        &server,
+        &json!({"text": text, "top_k": 3, "threshold": cut}),
+    );
+    let mut labels: Vec<&str> = low["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    labels.sort_unstable();
+    assert!(
+        labels.contains(&"billing") && labels.contains(&"technical"),
+        "{low}"
+    );
+    assert_eq!(low["fallback"], false);
+    let none = ok(&server, &json!({"text": text, "threshold": 0.99}));
+    assert_eq!(none["labels"], json!([]), "{none}");
+    assert_eq!(none["fallback"], true);
+    assert_eq!(none["label"], "out_of_scope");
+}

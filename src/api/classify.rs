@@ -26,6 +26,8 @@ pub struct ClassifyRequest {
     pub top_k: usize,
     /// Below this probability the label is the server's fallback label
     /// (`--fallback-label`, default `out_of_scope`) and `fallback` is true.
+    /// For multi-label models it is also the cut of `labels` (instead of the
+    /// model's own threshold).
     #[schema(example = 0.5, minimum = 0.0, maximum = 1.0)]
     pub threshold: Option<f32>,
     /// Return the linked entities and the injected facts (default true).

@@ -177,7 +177,9 @@ pub struct Answer {
     pub score: f32,
     /// The `top_k` best labels with their probabilities, best first.
     pub ranking: Vec<Scored>,
-    /// Multi-label models only: every label at or above its threshold.
+    /// Multi-label models only: every label at or above the request's
+    /// `threshold` (empty, with `fallback`, when none is), or without one,
+    /// at or above the model's threshold (the best label when none is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<Vec<String>>,
     /// True when the best score was below the request's `threshold`, so
@@ -373,13 +375,14 @@ impl ClassifyService {
                 let mut ranking = classifier.ranking(&probs);
                 let best = ranking[0].clone();
                 let fallback = options.threshold.is_some_and(|t| best.score < t);
+                // Multi-label: every label at or above the request's
+                // threshold (none: fallback), else the model's decision.
                 let labels = card.multi_label.then(|| {
-                    classifier
-                        .decide(&probs)
-                        .into_iter()
-                        .filter(|&i| options.threshold.is_none_or(|t| probs[i] >= t))
-                        .map(|i| card.labels[i].clone())
-                        .collect()
+                    let chosen = match options.threshold {
+                        Some(t) => (0..probs.len()).filter(|&i| probs[i] >= t).collect(),
+                        None => classifier.decide(&probs),
+                    };
+                    chosen.into_iter().map(|i| card.labels[i].clone()).collect()
                 });
                 ranking.truncate(options.top_k);
                 let injected: Vec<Injection> =
