@@ -489,8 +489,11 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
                         Err(e) => {
                             bad += 1;
                             eprintln!("{}:{n}: {e}", path.display());
-                            serde_json::json!({"line": n, "error": e.to_string(), "kind": e.kind()})
-                                .to_string()
+                            let mut v = serde_json::json!({"line": n, "error": e.to_string(), "kind": e.kind()});
+                            if let Some(id) = &line.id {
+                                v["id"] = id.clone();
+                            }
+                            v.to_string()
                         }
                     };
                     writeln!(out, "{text}")?;
