@@ -25,90 +25,106 @@ pub enum Syntax {
     Other,
 }
 
-/// Where `text` first goes deeper than `limit`, if it does.
+/// Where `text` first goes deeper than `limit`, if it does. Scans bytes
+/// (every delimiter is ASCII); columns count Unicode scalars.
 fn too_deep(text: &str, syntax: Syntax, limit: usize) -> Option<TextPosition> {
     if syntax == Syntax::Other {
         return None;
     }
-    let chars: Vec<char> = text.chars().collect();
-    let (mut depth, mut line, mut column, mut i) = (0usize, 1u64, 0u64, 0usize);
-    let advance = |c: char, line: &mut u64, column: &mut u64| {
-        if c == '\n' {
-            *line += 1;
-            *column = 0;
-        } else {
-            *column += 1;
+    let b = text.as_bytes();
+    let sparql = syntax == Syntax::Sparql;
+    let (mut depth, mut line, mut column) = (0usize, 1u64, 0u64);
+    let mut i = 0usize;
+    // Moves past byte `i`, keeping line and column.
+    let step = |i: &mut usize, line: &mut u64, column: &mut u64| {
+        match b[*i] {
+            b'\n' => {
+                *line += 1;
+                *column = 0;
+            }
+            c if c & 0xC0 != 0x80 => *column += 1,
+            _ => {}
         }
+        *i += 1;
     };
-    while i < chars.len() {
-        let c = chars[i];
-        advance(c, &mut line, &mut column);
+    while i < b.len() {
+        let c = b[i];
         match c {
-            '(' | '{' | '[' => {
+            b'(' | b'{' | b'[' => {
+                step(&mut i, &mut line, &mut column);
                 depth += 1;
                 if depth > limit {
                     return Some(TextPosition { line, column });
                 }
             }
-            ')' | '}' | ']' => depth = depth.saturating_sub(1),
-            '"' | '\'' if c == '"' || syntax == Syntax::Sparql => {
-                let long = chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c);
-                let quote_len = if long { 3 } else { 1 };
-                for k in 1..quote_len {
-                    advance(chars[i + k], &mut line, &mut column);
+            b')' | b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                step(&mut i, &mut line, &mut column);
+            }
+            // An escape outside strings (`ex:a\'` in a prefixed name) hides nothing.
+            b'\\' if sparql => {
+                step(&mut i, &mut line, &mut column);
+                if i < b.len() && !matches!(b[i], b'(' | b'{' | b'[' | b')' | b'}' | b']') {
+                    step(&mut i, &mut line, &mut column);
                 }
-                i += quote_len;
-                // Skip to the closing quote(s), honouring backslash escapes.
-                while i < chars.len() {
-                    let d = chars[i];
-                    if d == '\\' {
-                        advance(d, &mut line, &mut column);
-                        i += 1;
-                        if let Some(&e) = chars.get(i) {
-                            advance(e, &mut line, &mut column);
+            }
+            b'"' | b'\'' if c == b'"' || sparql => {
+                let long = b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c);
+                let quote_len = if long { 3 } else { 1 };
+                for _ in 0..quote_len {
+                    step(&mut i, &mut line, &mut column);
+                }
+                // To the closing quote(s), honouring backslash escapes.
+                while i < b.len() {
+                    if b[i] == b'\\' {
+                        step(&mut i, &mut line, &mut column);
+                        if i < b.len() {
+                            step(&mut i, &mut line, &mut column);
                         }
-                        i += 1;
                         continue;
                     }
-                    let closes = d == c
-                        && (!long
-                            || (chars.get(i + 1) == Some(&c) && chars.get(i + 2) == Some(&c)));
+                    let closes = b[i] == c
+                        && (!long || (b.get(i + 1) == Some(&c) && b.get(i + 2) == Some(&c)));
                     if closes {
-                        for k in 0..quote_len {
-                            advance(chars[i + k], &mut line, &mut column);
+                        for _ in 0..quote_len {
+                            step(&mut i, &mut line, &mut column);
                         }
-                        i += quote_len;
                         break;
                     }
-                    advance(d, &mut line, &mut column);
-                    i += 1;
-                }
-                continue;
-            }
-            '#' if syntax == Syntax::Sparql => {
-                while i + 1 < chars.len() && chars[i + 1] != '\n' {
-                    i += 1;
-                    advance(chars[i], &mut line, &mut column);
+                    step(&mut i, &mut line, &mut column);
                 }
             }
-            '<' if syntax == Syntax::Sparql => {
-                // An IRI runs to `>` without whitespace; otherwise `<` is an operator.
-                let end = chars[i + 1..]
+            b'#' if sparql => {
+                while i < b.len() && b[i] != b'\n' {
+                    step(&mut i, &mut line, &mut column);
+                }
+            }
+            b'<' if sparql => {
+                // An IRI (to `>` without whitespace) may hold `#` and quotes,
+                // which must not start a comment or a string there; its
+                // brackets still count, so `1<(((…)))>0` hides nothing.
+                step(&mut i, &mut line, &mut column);
+                let end = b[i..]
                     .iter()
-                    .position(|&d| d == '>' || d.is_whitespace() || d == '<');
-                if let Some(n) = end {
-                    if chars[i + 1 + n] == '>' {
-                        for &d in &chars[i + 1..=i + 1 + n] {
-                            advance(d, &mut line, &mut column);
+                    .position(|&d| d == b'>' || d.is_ascii_whitespace() || d == b'<');
+                if let Some(n) = end.filter(|&n| b[i + n] == b'>') {
+                    let stop = i + n + 1;
+                    while i < stop {
+                        if matches!(b[i], b'(' | b'{' | b'[') {
+                            depth += 1;
+                            if depth > limit {
+                                step(&mut i, &mut line, &mut column);
+                                return Some(TextPosition { line, column });
+                            }
+                        } else if matches!(b[i], b')' | b'}' | b']') {
+                            depth = depth.saturating_sub(1);
                         }
-                        i += n + 2;
-                        continue;
+                        step(&mut i, &mut line, &mut column);
                     }
                 }
             }
-            _ => {}
+            _ => step(&mut i, &mut line, &mut column),
         }
-        i += 1;
     }
     None
 }
@@ -151,7 +167,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deep_nesting_is_found_and_brackets_in_strings_iris_and_comments_are_not() {
+    fn deep_nesting_is_found_and_brackets_in_strings_and_comments_are_not() {
         let deep = format!("ASK {}{}", "{".repeat(300), "}".repeat(300));
         let at = too_deep(&deep, Syntax::Sparql, 256).unwrap();
         assert_eq!((at.line, at.column), (1, 4 + 257));
@@ -159,7 +175,7 @@ mod tests {
         let fine = format!("ASK {}{}", "{".repeat(200), "}".repeat(200));
         assert!(check_sparql(&fine).is_ok());
         let hidden = format!(
-            "SELECT * WHERE {{ ?s ?p \"{0}\" . ?s ?p '''{0}''' . ?s ?p <http://x/{0}> # {0}\n FILTER(?o < 3) }}",
+            "SELECT * WHERE {{ ?s ?p \"{0}\" . ?s ?p '''{0}''' . ?s ?p <http://x/#'\"> # {0}\n FILTER(?o < 3) }}",
             "(".repeat(400)
         );
         assert_eq!(too_deep(&hidden, Syntax::Sparql, 2), None, "{hidden}");
@@ -169,6 +185,34 @@ mod tests {
         assert!(check_document(json.as_bytes(), Syntax::Json).is_err());
         let json_string = format!("{{\"@id\": \"{}\"}}", "[".repeat(300));
         assert!(check_document(json_string.as_bytes(), Syntax::Json).is_ok());
+        // Escapes in prefixed names and `<` as an operator hide nothing.
+        let escaped_name = format!(
+            "PREFIX ex: <http://x/> ASK {{ ?s ex:a\\' ?o FILTER({}1{}) }}",
+            "(".repeat(300),
+            ")".repeat(300)
+        );
+        assert!(too_deep(&escaped_name, Syntax::Sparql, 256).is_some());
+        let hash_name = format!(
+            "ASK {{ ?s ex:a\\#b ?o FILTER({}1{}) }}",
+            "(".repeat(300),
+            ")".repeat(300)
+        );
+        assert!(too_deep(&hash_name, Syntax::Sparql, 256).is_some());
+        let less_than = format!(
+            "ASK {{ FILTER(1<{}1{}>0) }}",
+            "(".repeat(300),
+            ")".repeat(300)
+        );
+        assert!(too_deep(&less_than, Syntax::Sparql, 256).is_some());
+        let iri_hash = format!("ASK {{ <http://x#{}> ?p ?o }}", "(".repeat(300));
+        assert!(too_deep(&iri_hash, Syntax::Sparql, 256).is_some());
+        // Columns count characters, not bytes.
+        let at = too_deep("ASK { \"é\" {{", Syntax::Sparql, 2).unwrap();
+        assert_eq!(
+            (at.line, at.column),
+            (1, 12),
+            "the third bracket, counted in characters"
+        );
         let turtle = format!("<s> <p> {} .", "[ <p> ".repeat(300));
         let at = too_deep(&turtle, Syntax::Sparql, 256).unwrap();
         assert_eq!(at.line, 1);
