@@ -574,6 +574,16 @@ fn the_cache_survives_a_restart_and_a_corrupt_cache_is_rebuilt() {
     let server = Server::start_in(&data_dir, &["--model", &model], Some(TOKEN));
     assert_eq!(ok(&server, &text)["cached"], true, "kept across restarts");
     assert!(server.terminate().success());
+    // Other linking settings may give other facts: the old answers are not served.
+    let config = tmp.path().join("link.json");
+    std::fs::write(&config, r#"{"max_facts_per_text": 1}"#).unwrap();
+    let server = Server::start_in(
+        &data_dir,
+        &["--model", &model, "--link-config", config.to_str().unwrap()],
+        Some(TOKEN),
+    );
+    assert_eq!(ok(&server, &text)["cached"], false, "another --link-config");
+    assert!(server.terminate().success());
     // Damage every file of the cache.
     for entry in walk(&data_dir.join("cache")) {
         std::fs::write(entry, vec![0x5Au8; 3000]).unwrap();

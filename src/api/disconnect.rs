@@ -9,12 +9,15 @@ use actix_web::HttpRequest;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-/// The connection's socket, recorded when it is accepted.
+/// The connection's socket, recorded when it is accepted. Valid only while
+/// the request that carries it is being handled (actix closes the socket
+/// after the response): never keep it past the handler.
 #[derive(Clone, Copy)]
-pub struct Peer(RawFd);
+pub(super) struct Peer(RawFd);
 
 impl Peer {
-    pub fn of(tcp: &actix_web::rt::net::TcpStream) -> Self {
+    /// The socket of an accepted connection.
+    pub(super) fn of(tcp: &actix_web::rt::net::TcpStream) -> Self {
         Self(tcp.as_raw_fd())
     }
 
@@ -48,8 +51,10 @@ impl Peer {
 }
 
 /// Resolves when the client of `req` has disconnected (checked every 25 ms);
-/// never, for connections that are not plain TCP.
-pub async fn gone(req: &HttpRequest) {
+/// never, for connections that are not plain TCP. Work that already left
+/// the handler (linking on the blocking pool) still finishes; the encoder
+/// pass and the cache insert are skipped.
+pub(super) async fn gone(req: &HttpRequest) {
     let Some(peer) = req.conn_data::<Peer>().copied() else {
         return std::future::pending().await;
     };

@@ -101,6 +101,7 @@ pub type LinkerSlot = Arc<std::sync::OnceLock<Result<Arc<Linker>, String>>>;
 
 /// Shared state of every request handler.
 pub struct AppState {
+    /// The RDF store.
     pub store: Arc<GraphStore>,
     /// The entity linker, set once its label index is built (the server
     /// answers before that; `/v1/link` says 503 until then).
@@ -109,7 +110,9 @@ pub struct AppState {
     pub encoder: Option<Arc<Encoder>>,
     /// The classifiers of `/v1/classify` (possibly none) and the cache.
     pub classify: Arc<ClassifyService>,
+    /// The Prometheus metrics of `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Flags and limits.
     pub config: ServeConfig,
     limiter: Arc<tokio::sync::Semaphore>,
     health: health::CountCache,

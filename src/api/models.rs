@@ -23,6 +23,7 @@ pub struct ModelInfo {
     pub fingerprint: String,
     /// The labels, in the head's order.
     pub labels: Vec<String>,
+    /// Sigmoid per label (several labels per text) rather than softmax.
     pub multi_label: bool,
     /// How facts enter the input: `kbert`, `append` or `none`.
     #[schema(value_type = String, example = "kbert")]
@@ -47,14 +48,18 @@ pub struct ModelInfo {
 pub struct ModelList {
     /// The model used when a request names none.
     pub default: Option<String>,
+    /// Every served model, default first.
     pub models: Vec<ModelInfo>,
 }
 
 /// The answer of a reload.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Reloaded {
+    /// The model's name.
     pub name: String,
+    /// The fingerprint of the copy now serving.
     pub fingerprint: String,
+    /// The fingerprint of the copy it replaced (equal when the folder did not change).
     pub previous_fingerprint: String,
 }
 

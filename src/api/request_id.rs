@@ -60,9 +60,14 @@ where
             }
         }
         if let Some(state) = state {
+            // Methods are client text: only the standard ones become labels.
+            let method_label = match method.as_str() {
+                m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "OPTIONS" | "PATCH") => m,
+                _ => "other",
+            };
             state
                 .metrics
-                .request(&route, method.as_str(), status, start.elapsed());
+                .request(&route, method_label, status, start.elapsed());
         }
         tracing::info!(%method, %path, status, elapsed_ms = start.elapsed().as_secs_f64() * 1e3, "request");
         res

@@ -33,11 +33,12 @@ pub struct Epoch {
 /// and is not here would serve wrong answers.
 #[derive(Debug, Clone)]
 pub struct KeyParts<'a> {
+    /// The model (fingerprint and settings) and the graph generation.
     pub epoch: &'a Epoch,
     /// The request options that change the answer, in a canonical form
-    /// (e.g. `top_k=5;threshold=none;explain=true;use_graph=true;lang=auto`).
+    /// (e.g. `top_k=5;threshold=none;explain=true;use_graph=true;lang=auto;fallback=out_of_scope`).
     pub options: &'a str,
-    /// The normalised text.
+    /// The text, exactly as sent.
     pub text: &'a str,
 }
 
@@ -82,6 +83,8 @@ pub struct AnswerCache {
     order: sled::Tree,
     max_bytes: u64,
     bytes: AtomicU64,
+    /// Entries in `entries` (sled's own `len` walks the whole tree).
+    count: AtomicU64,
     seq: AtomicU64,
     /// Serialises insert/evict/purge bookkeeping (reads take no lock).
     write: Mutex<()>,
@@ -123,12 +126,39 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Why a cache did not open: its files are damaged (rebuild it), or the
+/// system refused (keep it).
+#[derive(Debug)]
+enum OpenError {
+    Damaged(String),
+    Io(String),
+}
+
+impl From<sled::Error> for OpenError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(io) => Self::Io(io.to_string()),
+            other => Self::Damaged(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Damaged(m) | Self::Io(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Counts of [`AnswerCache::stats`].
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct CacheStats {
+    /// Answers stored.
     pub entries: usize,
     /// Bytes of keys and values counted against the bound.
     pub bytes: u64,
+    /// The bound (`--cache-mb`).
     pub max_bytes: u64,
 }
 
@@ -144,7 +174,13 @@ impl AnswerCache {
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Self, Option<String>), CacheError> {
         match Self::try_open(dir, max_bytes) {
             Ok(cache) => Ok((cache, None)),
-            Err(first) => {
+            // Out of file descriptors, no permission, a lock: the data may be
+            // fine; never delete it for that.
+            Err(OpenError::Io(message)) => Err(CacheError::Unusable {
+                path: dir.into(),
+                message,
+            }),
+            Err(OpenError::Damaged(first)) => {
                 let warning = format!("the cache was unreadable and is rebuilt empty: {first}");
                 if dir.exists() {
                     std::fs::remove_dir_all(dir).map_err(|e| CacheError::Unusable {
@@ -154,7 +190,7 @@ impl AnswerCache {
                 }
                 let cache = Self::try_open(dir, max_bytes).map_err(|e| CacheError::Unusable {
                     path: dir.into(),
-                    message: e,
+                    message: e.to_string(),
                 })?;
                 Ok((cache, Some(warning)))
             }
@@ -163,23 +199,24 @@ impl AnswerCache {
 
     /// Opens and checks every entry; a panic inside sled on damaged files
     /// counts as an unreadable cache.
-    fn try_open(dir: &Path, max_bytes: u64) -> Result<Self, String> {
+    fn try_open(dir: &Path, max_bytes: u64) -> Result<Self, OpenError> {
         let dir_owned = dir.to_path_buf();
-        let opened = std::panic::catch_unwind(move || -> Result<Self, String> {
+        let opened = std::panic::catch_unwind(move || -> Result<Self, OpenError> {
             let db = sled::Config::new()
                 .path(&dir_owned)
                 .cache_capacity(16 << 20)
                 .flush_every_ms(Some(1000))
                 .open()
-                .map_err(|e| e.to_string())?;
-            let entries = db.open_tree("answers").map_err(|e| e.to_string())?;
-            let order = db.open_tree("order").map_err(|e| e.to_string())?;
-            let mut bytes = 0u64;
-            let mut max_seq = 0u64;
+                .map_err(OpenError::from)?;
+            let entries = db.open_tree("answers").map_err(OpenError::from)?;
+            let order = db.open_tree("order").map_err(OpenError::from)?;
+            let (mut bytes, mut count, mut max_seq) = (0u64, 0u64, 0u64);
             for item in entries.iter() {
-                let (k, v) = item.map_err(|e| e.to_string())?;
-                let entry = Entry::decode(&v).ok_or("an entry is damaged")?;
+                let (k, v) = item.map_err(OpenError::from)?;
+                let entry =
+                    Entry::decode(&v).ok_or(OpenError::Damaged("an entry is damaged".into()))?;
                 bytes += (k.len() + v.len()) as u64;
+                count += 1;
                 max_seq = max_seq.max(entry.seq);
             }
             Ok(Self {
@@ -189,13 +226,14 @@ impl AnswerCache {
                 order,
                 max_bytes,
                 bytes: AtomicU64::new(bytes),
+                count: AtomicU64::new(count),
                 seq: AtomicU64::new(max_seq + 1),
                 write: Mutex::new(()),
             })
         });
         match opened {
             Ok(result) => result,
-            Err(_) => Err("sled panicked while opening it".into()),
+            Err(_) => Err(OpenError::Damaged("sled panicked while opening it".into())),
         }
     }
 
@@ -206,7 +244,7 @@ impl AnswerCache {
             Some(entry) => Some(entry.payload.to_vec()),
             None => {
                 tracing::warn!(path = %self.path.display(), "a damaged cache entry was dropped");
-                self.remove(key);
+                self.remove_if(key, &value);
                 None
             }
         }
@@ -226,13 +264,17 @@ impl AnswerCache {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let value = Entry::encode(seq, epoch, payload);
         let added = (key.len() + value.len()) as u64;
-        if let Some(old) = self.entries.insert(key, value).map_err(sled_err)? {
-            self.forget(key, &old).map_err(sled_err)?;
-        }
+        // The eviction order first: an entry is never stored without a
+        // way to evict it (a failure below leaves an order key without an
+        // entry, which eviction skips).
         self.order
             .insert(seq.to_be_bytes(), key.as_slice())
             .map_err(sled_err)?;
+        if let Some(old) = self.entries.insert(key, value).map_err(sled_err)? {
+            self.forget(key, &old).map_err(sled_err)?;
+        }
         self.bytes.fetch_add(added, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
         while self.bytes.load(Ordering::Relaxed) > self.max_bytes {
             let Some((_, oldest)) = self.order.pop_min().map_err(sled_err)? else {
                 break;
@@ -240,6 +282,7 @@ impl AnswerCache {
             if let Some(old) = self.entries.remove(&oldest).map_err(sled_err)? {
                 self.bytes
                     .fetch_sub((oldest.len() + old.len()) as u64, Ordering::Relaxed);
+                self.count.fetch_sub(1, Ordering::Relaxed);
             }
         }
         Ok(())
@@ -249,6 +292,7 @@ impl AnswerCache {
     fn forget(&self, key: &[u8], old: &[u8]) -> Result<(), sled::Error> {
         self.bytes
             .fetch_sub((key.len() + old.len()) as u64, Ordering::Relaxed);
+        self.count.fetch_sub(1, Ordering::Relaxed);
         if let Some(entry) = Entry::decode(old) {
             self.order.remove(entry.seq.to_be_bytes())?;
         }
@@ -259,6 +303,18 @@ impl AnswerCache {
         let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
         if let Ok(Some(old)) = self.entries.remove(key) {
             let _ = self.forget(key, &old);
+        }
+    }
+
+    /// Removes `key` only while it still holds `value` (a fresh entry
+    /// written since the read stays).
+    fn remove_if(&self, key: &[u8], value: &[u8]) {
+        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(Ok(())) = self
+            .entries
+            .compare_and_swap(key, Some(value), None as Option<&[u8]>)
+        {
+            let _ = self.forget(key, value);
         }
     }
 
@@ -281,7 +337,7 @@ impl AnswerCache {
     /// Entries, bytes and the bound.
     pub fn stats(&self) -> CacheStats {
         CacheStats {
-            entries: self.entries.len(),
+            entries: self.count.load(Ordering::Relaxed) as usize,
             bytes: self.bytes.load(Ordering::Relaxed),
             max_bytes: self.max_bytes,
         }

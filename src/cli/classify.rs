@@ -170,6 +170,10 @@ pub struct ClassifyArgs {
     /// With --input: print the throughput to stderr (one JSON line).
     #[arg(long, requires = "input")]
     pub timing: bool,
+    /// A JSON file overriding entity-linking settings (as `graft serve
+    /// --link-config`; see docs/linking.md).
+    #[arg(long)]
+    pub link_config: Option<PathBuf>,
 }
 
 type Knowledge = Box<dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync>;
@@ -402,10 +406,20 @@ struct ClassifyLine {
 /// fusion, batched encoding, the decision) without HTTP and without the cache.
 pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
     use crate::serving::{ClassifyOptions, ClassifyService, ModelRegistry, NoObserver};
-    let name = args
+    // The folder's name, made a valid model name (it only labels the answers).
+    let name: String = args
         .model
         .file_name()
-        .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let observer: Arc<dyn crate::serving::Observer> = Arc::new(NoObserver);
     let models = ModelRegistry::load(
         &[(name, args.model.clone())],
@@ -418,7 +432,7 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
     if !args.no_graph && classifier.card.fusion != FusionMode::None {
         let linker = Arc::new(super::link::build_linker(
             store.clone(),
-            crate::link::LinkConfig::default(),
+            super::link::load_config(args.link_config.as_deref())?,
         )?);
         check_graph(&classifier, &Some(linker.clone()));
         let _ = slot.set(Ok(linker));
@@ -428,6 +442,7 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
         linker: slot,
         store,
         cache: None,
+        cache_context: String::new(),
         fallback_label: "out_of_scope".into(),
         observer,
     });

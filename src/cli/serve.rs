@@ -92,7 +92,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 2)]
     pub batch_wait_ms: u64,
 
-    /// Most tokens in one encoder pass (the inputs of several requests).
+    /// Tokens past which a batch of requests takes no more (each encoder pass
+    /// inside it is further bounded to 32 texts and 8192 padded tokens).
     #[arg(long, default_value_t = 8192)]
     pub max_batch_tokens: usize,
 
@@ -124,6 +125,7 @@ fn model_list(args: &ServeArgs) -> Result<Vec<(String, PathBuf)>, String> {
     Ok(out)
 }
 
+/// Runs `graft serve` until SIGINT/SIGTERM.
 pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     let auth_token = match &args.auth_token_file {
         Some(path) => {
@@ -153,6 +155,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     };
     let models = model_list(&args)?;
     let link_config = super::link::load_config(args.link_config.as_deref())?;
+    let cache_context = crate::serving::cache_context(&link_config);
     let encoder = match &args.encoder {
         Some(dir) => {
             let encoder = crate::encoder::Encoder::load(dir)
@@ -256,6 +259,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         linker,
         store,
         cache,
+        cache_context,
         fallback_label: args.fallback_label.clone(),
         observer: metrics.clone(),
     });

@@ -3,11 +3,15 @@
 //! batch throughput instead of its batch-1 throughput.
 //!
 //! One worker thread per served model takes the first waiting job, then
-//! keeps taking jobs until the batch holds `max_batch_tokens` tokens or
-//! `max_wait` has passed since the first; jobs queued while a batch runs
-//! are taken at once by the next. Jobs whose requester has gone (the client
-//! disconnected) are skipped, so a cancelled request costs nothing. The
-//! queue is bounded: when it is full, [`Batcher::submit`] refuses at once.
+//! keeps taking jobs while the batch holds fewer than `max_batch_tokens`
+//! tokens (the job that crosses the bound still joins) and `max_wait` has
+//! not passed since the first; jobs queued while a batch runs are taken at
+//! once by the next. The batch is then run by
+//! [`Classifier::probabilities`], which sorts it by length and splits it
+//! into encoder passes of at most 32 sequences and 8192 padded tokens.
+//! Jobs whose requester has gone (the client disconnected) are skipped, so
+//! a cancelled request costs no encoder time. The queue is bounded: when it
+//! is full, [`Batcher::submit`] refuses at once.
 
 use super::{Observer, ServeError};
 use crate::classifier::Classifier;
@@ -20,8 +24,8 @@ use tokio::sync::oneshot;
 /// Bounds of one batch.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
-    /// Most tokens (padded or not: the sum of input lengths) in one batch.
-    /// A single job larger than this runs alone.
+    /// Tokens (the sum of input lengths) past which a batch takes no more
+    /// jobs. A single job larger than this runs alone.
     pub max_batch_tokens: usize,
     /// Longest time the first job of a batch waits for company.
     pub max_wait: Duration,
@@ -75,7 +79,7 @@ impl Batcher {
     ///
     /// # Errors
     /// [`ServeError::Overloaded`] when the queue is full;
-    /// [`ServeError::Classifier`] when the encoder fails.
+    /// [`ServeError::Internal`] when the encoder fails or the worker is gone.
     pub async fn submit(&self, inputs: Vec<Sequence>) -> Result<Probabilities, ServeError> {
         if inputs.is_empty() {
             return Ok(Vec::new());

@@ -34,32 +34,42 @@ pub const MAX_TEXT_CHARS: usize = 100_000;
 /// Errors of the serving path; the API maps each to one status.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// Malformed input: an empty text or list, a bad option value.
     #[error("{0}")]
     BadRequest(String),
+    /// More than [`MAX_TEXTS`] texts.
     #[error("{count} texts in one request: the limit is {limit}")]
     TooManyTexts { count: usize, limit: usize },
+    /// A text over the limit, in Unicode scalar values (`index` counts from 0).
     #[error("text {index} has {chars} characters: the limit is {limit}")]
     TextTooLong {
         index: usize,
         chars: usize,
         limit: usize,
     },
+    /// A model name that is not served.
     #[error("no model called {name:?} (served: {})", known.join(", "))]
     UnknownModel { name: String, known: Vec<String> },
+    /// No model is served at all.
     #[error("this server serves no classifier: start it with --model NAME=DIR")]
     NoModel,
+    /// A model folder that does not load (at start-up or on reload).
     #[error("model {name:?} ({}) could not be loaded: {message}", dir.display())]
     Model {
         name: String,
         dir: PathBuf,
         message: String,
     },
+    /// The label index is still being built.
     #[error("the label index is still being built; retry in a few seconds")]
     Starting,
+    /// The label index could not be built.
     #[error("entity linking is unavailable: {0}")]
     LinkingUnavailable(String),
+    /// The model's queue is full.
     #[error("the server is overloaded: the model's queue is full; retry later")]
     Overloaded,
+    /// A failure of graft itself (the encoder, a worker, the store).
     #[error("{0}")]
     Internal(String),
 }
@@ -194,21 +204,42 @@ pub struct Answer {
     pub truncated: bool,
     /// The answer came from the cache.
     pub cached: bool,
+    /// The model that answered.
     pub model: ModelRef,
     /// The store generation the answer was computed at.
     pub graph_generation: u64,
+    /// Where the time went.
     pub timing_ms: Timing,
+}
+
+/// Bump when answers change shape or meaning, so a server upgraded over an
+/// existing cache does not serve answers computed by the old code.
+pub const CACHE_FORMAT: u32 = 2;
+
+/// What besides the model and the graph decides an answer: the cache
+/// format and the linking settings (a restart with another `--link-config`
+/// must not serve the old facts). 16 hex digits.
+pub fn cache_context(link_config: &crate::link::LinkConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{CACHE_FORMAT}|{link_config:?}").as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The classification service: models, linker, store and cache.
 pub struct ClassifyService {
+    /// The served models.
     pub models: ModelRegistry,
     /// Set once the label index is built (see `api::LinkerSlot`).
     pub linker: Arc<OnceLock<Result<Arc<Linker>, String>>>,
+    /// The store (its generation is part of every cache key).
     pub store: Arc<GraphStore>,
+    /// The answer cache; `None` with `--no-cache`.
     pub cache: Option<AnswerCache>,
+    /// [`cache_context`] of the server's settings; part of every cache epoch.
+    pub cache_context: String,
     /// The label answered below a request's threshold.
     pub fallback_label: String,
+    /// Where measurements go (the Prometheus metrics in `graft serve`).
     pub observer: Arc<dyn Observer>,
 }
 
@@ -230,7 +261,9 @@ impl ClassifyService {
     /// # Errors
     /// Bad input ([`ServeError::BadRequest`], [`ServeError::TooManyTexts`],
     /// [`ServeError::TextTooLong`]), [`ServeError::UnknownModel`],
-    /// [`ServeError::Starting`] before the label index is built,
+    /// [`ServeError::NoModel`], [`ServeError::Starting`] before the label
+    /// index is built, [`ServeError::LinkingUnavailable`] when it could not
+    /// be built, [`ServeError::TextTooLong`] also for the linker's own limit,
     /// [`ServeError::Overloaded`], [`ServeError::Internal`]. Nothing is
     /// cached from a request that fails.
     pub async fn classify(
@@ -254,7 +287,7 @@ impl ClassifyService {
         let served = self.models.get(model)?;
         let generation = self.store.generation();
         let epoch = Epoch {
-            fingerprint: served.fingerprint.clone(),
+            fingerprint: self.epoch_id(&served),
             generation,
         };
         let canonical = options.canonical(&self.fallback_label);
@@ -290,8 +323,15 @@ impl ClassifyService {
         }
         if !work.is_empty() {
             let computed = self.compute(&served, &work, options, generation).await?;
+            // A reload or a write while this request ran makes its key
+            // unreachable already; storing it would only wait for a purge.
+            let still_current = self.store.generation() == generation
+                && self
+                    .models
+                    .get(model)
+                    .is_ok_and(|current| Arc::ptr_eq(&current, &served));
             for (w, mut answer) in work.iter().zip(computed) {
-                if let (Some(cache), Some(key)) = (&self.cache, &w.key) {
+                if let (Some(cache), Some(key), true) = (&self.cache, &w.key, still_current) {
                     match serde_json::to_vec(&answer) {
                         Ok(bytes) => {
                             if let Err(e) = cache.insert(key, &epoch, &bytes) {
@@ -421,6 +461,12 @@ impl ClassifyService {
             .collect())
     }
 
+    /// The cache epoch's identity of a model: its fingerprint and the
+    /// service's [`cache_context`].
+    fn epoch_id(&self, model: &ServedModel) -> String {
+        format!("{}/{}", model.fingerprint, self.cache_context)
+    }
+
     fn linker(&self) -> Result<Arc<Linker>, ServeError> {
         match self.linker.get() {
             Some(Ok(l)) => Ok(l.clone()),
@@ -440,7 +486,7 @@ impl ClassifyService {
             .models
             .all()
             .into_iter()
-            .map(|(_, m)| m.fingerprint.clone())
+            .map(|(_, m)| self.epoch_id(&m))
             .collect();
         cache.purge(|e| e.generation == generation && live.contains(&e.fingerprint))
     }

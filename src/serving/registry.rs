@@ -15,6 +15,7 @@ use std::time::SystemTime;
 pub struct ServedModel {
     /// The name requests choose it by.
     pub name: String,
+    /// The loaded classifier (encoder, head, card).
     pub classifier: Arc<Classifier>,
     /// 16 hex digits of SHA-256 over the folder's files ([`fingerprint`]).
     pub fingerprint: String,
@@ -202,8 +203,15 @@ fn load_model(
         let classifier = Classifier::load(dir).map_err(|e| model_error(e.to_string()))?;
         let after = fingerprint(dir).map_err(|e| model_error(e.to_string()))?;
         attempts += 1;
-        if before == after || attempts == 3 {
+        if before == after {
             break (after, Arc::new(classifier));
+        }
+        if attempts == 3 {
+            // Which version was loaded is unknown: answers cached under
+            // either fingerprint could be wrong.
+            return Err(model_error(
+                "the folder kept changing while it was loaded; retry once it is written".into(),
+            ));
         }
     };
     let batcher = Batcher::start(name, classifier.clone(), batch, observer);
