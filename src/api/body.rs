@@ -56,7 +56,9 @@ async fn read_all(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let mut body = BytesMut::with_capacity(declared.map_or(8 << 10, |n| n as usize));
+    // Reserve what was declared only up to 1 MiB: a client that declares
+    // 128 MiB and stalls must not pin that much memory.
+    let mut body = BytesMut::with_capacity(declared.map_or(8 << 10, |n| n.min(1 << 20) as usize));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request(
