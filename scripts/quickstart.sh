@@ -6,6 +6,7 @@
 #   scripts/quickstart.sh --no-serve   # set everything up and stop (tests, CI)
 #   scripts/quickstart.sh --no-build   # use target/release/graft as it is
 #   GRAFT_BIND=0.0.0.0:8080 scripts/quickstart.sh
+#   GRAFT=/path/to/graft scripts/quickstart.sh --no-build   # another binary
 #
 # Steps: apt packages the build needs (when missing) → cargo build --release
 # (≈ 16 min the first time) → the all-MiniLM-L6-v2 encoder → the BBC News data
@@ -28,7 +29,7 @@ for arg in "$@"; do
   esac
 done
 
-GRAFT=target/release/graft
+GRAFT=${GRAFT:-target/release/graft}  # the binary (tests point it at theirs)
 DATA=data/quickstart
 ENCODER=models/all-MiniLM-L6-v2
 MODEL=models/bbc-news

@@ -16,6 +16,8 @@ fn the_quickstart_serves_bbc_news_with_finance_facts() {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut child = Command::new(format!("{root}/scripts/quickstart.sh"))
         .arg("--no-build")
+        // This test run's binary, wherever cargo put it.
+        .env("GRAFT", graft_bin())
         .env("GRAFT_BIND", "127.0.0.1:0")
         .current_dir(root)
         .stdout(Stdio::piped())
