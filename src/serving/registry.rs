@@ -25,7 +25,7 @@ pub struct ServedModel {
 }
 
 /// The files of a model folder whose bytes make its fingerprint.
-const FINGERPRINT_FILES: [&str; 5] = [
+pub const FINGERPRINT_FILES: [&str; 5] = [
     "graft.json",
     "config.json",
     "tokenizer.json",
