@@ -123,6 +123,22 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// Copies a folder (a store or a model) to `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -r {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
 /// A copy of the fixture's store, so each test has its own server.
 fn fresh_store(tmp: &Path) -> PathBuf {
     fresh_store_at(&tmp.join("data"))
@@ -131,13 +147,7 @@ fn fresh_store(tmp: &Path) -> PathBuf {
 fn fresh_store_at(dir: &Path) -> PathBuf {
     let dir = dir.to_path_buf();
     std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    let status = std::process::Command::new("cp")
-        .args(["-r"])
-        .arg(&fixture().store)
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_dir(&fixture().store, &dir);
     dir
 }
 
@@ -612,13 +622,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn a_model_reloads_under_load_without_dropping_requests() {
     let tmp = tempfile::tempdir().unwrap();
     let folder = tmp.path().join("model");
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(&fixture().kbert)
-        .arg(&folder)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_dir(&fixture().kbert, &folder);
     let model = format!("cs={}", folder.display());
     let server = Server::start_in(&fresh_store(tmp.path()), &["--model", &model], Some(TOKEN));
     let reload = |token: Option<&str>| {
@@ -973,13 +977,7 @@ fn sighup_reloads_every_model() {
 fn a_folder_that_no_longer_loads_keeps_the_old_copy_serving() {
     let tmp = tempfile::tempdir().unwrap();
     let folder = tmp.path().join("model");
-    assert!(std::process::Command::new("cp")
-        .arg("-r")
-        .arg(&fixture().kbert)
-        .arg(&folder)
-        .status()
-        .unwrap()
-        .success());
+    copy_dir(&fixture().kbert, &folder);
     let model = format!("cs={}", folder.display());
     let server = Server::start_in(&fresh_store(tmp.path()), &["--model", &model], Some(TOKEN));
     let before = ok(&server, &json!({"text": "my order has not arrived"}));
@@ -1069,13 +1067,7 @@ fn a_models_folder_serves_every_classifier_in_it() {
         ("tickets", &fixture().kbert),
         ("tickets-plain", &fixture().plain),
     ] {
-        assert!(std::process::Command::new("cp")
-            .arg("-r")
-            .arg(from)
-            .arg(root.join(name))
-            .status()
-            .unwrap()
-            .success());
+        copy_dir(from, &root.join(name));
     }
     let server = Server::start_in(
         &fresh_store(tmp.path()),

@@ -539,18 +539,12 @@ fn deeply_nested_queries_and_documents_are_refused_not_fatal() {
             .call(),
     );
     assert_error(status, 400, &body, "sparql_syntax");
-    let update = format!(
+    let deep_update = format!(
         "INSERT DATA {{ GRAPH <{EX}g> {{ <{EX}s> <{EX}p> {}<{EX}o>{} }} }}",
         "(".repeat(2000),
         ")".repeat(2000)
     );
-    let (status, body, _) = outcome(
-        agent()
-            .post(&server.url("/sparql"))
-            .set("Content-Type", "application/sparql-update")
-            .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_string(&update),
-    );
+    let (status, body) = update(&server, &deep_update);
     assert_error(status, 400, &body, "sparql_syntax");
     let jsonld = format!(
         "{}{{\"@id\": \"{EX}x\"}}{}",
@@ -571,15 +565,7 @@ fn deeply_nested_queries_and_documents_are_refused_not_fatal() {
         "[ <p> ".repeat(2000),
         " ]".repeat(2000)
     );
-    let (status, body, _) = outcome(
-        agent()
-            .put(&server.url("/store"))
-            .query("graph", &format!("{EX}g"))
-            .set("Content-Type", "text/turtle")
-            .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_string(&turtle),
-    );
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(put_turtle(&server, &format!("{EX}g"), &turtle), 400);
     // Nesting a real query might use still works, and the server is alive.
     let ok_depth = format!("ASK {{ FILTER({}1{}) }}", "(".repeat(200), ")".repeat(200));
     let (status, body, _) = outcome(
