@@ -66,6 +66,17 @@ pub fn fingerprint(dir: &Path) -> std::io::Result<String> {
     Ok(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Size and modification time of each of [`FINGERPRINT_FILES`] (absent: `None`).
+fn stamp(dir: &Path) -> Vec<Option<(u64, Option<SystemTime>)>> {
+    FINGERPRINT_FILES
+        .iter()
+        .map(|name| {
+            let m = std::fs::metadata(dir.join(name)).ok()?;
+            Some((m.len(), m.modified().ok()))
+        })
+        .collect()
+}
+
 struct Slot {
     name: String,
     dir: PathBuf,
@@ -195,16 +206,17 @@ fn load_model(
         dir: dir.to_path_buf(),
         message,
     };
-    // Training replaces a folder as a whole; a fingerprint taken before and
-    // after the load that agree prove the load read one version of it.
+    // Training replaces a folder as a whole. The files' sizes and times,
+    // equal before the hash and after the load, prove both read one version
+    // (hashing twice would read the weights twice).
     let mut attempts = 0;
     let (fingerprint, classifier) = loop {
-        let before = fingerprint(dir).map_err(|e| model_error(e.to_string()))?;
+        let before = stamp(dir);
+        let hash = fingerprint(dir).map_err(|e| model_error(e.to_string()))?;
         let classifier = Classifier::load(dir).map_err(|e| model_error(e.to_string()))?;
-        let after = fingerprint(dir).map_err(|e| model_error(e.to_string()))?;
         attempts += 1;
-        if before == after {
-            break (after, Arc::new(classifier));
+        if stamp(dir) == before {
+            break (hash, Arc::new(classifier));
         }
         if attempts == 3 {
             // Which version was loaded is unknown: answers cached under
