@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The classification benchmark of docs/benchmarks.md (not a test): for each
 # data set × fusion mode (none, append, kbert) × regime (frozen encoder; full
-# fine-tuning where time allows) × seed, `graft train` on train/dev and the
+# fine-tuning where time allows; topN: only the top N encoder layers
+# fine-tuned, batches grouped by length) × seed, `graft train` on train/dev and the
 # test split evaluated with the best checkpoint; then the table is written
 # by scripts/classify/bench_table.py.
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
+#   SEEDS="1" REGIMES="top4" DATASETS="sentiment" FUSIONS="none kbert" scripts/bench-classify.sh
 #
 # Each data set is paired with the graph that fits it, in a store of its own
 # under data/bench-classify/stores/: BBC News ↔ finance, TREC ↔ WordNet,
@@ -56,7 +58,12 @@ for ds in $DATASETS; do
         run=$WORK/runs/$ds-$fusion-$regime-$seed
         [ -f "$run/graft.json" ] && grep -q '"test"' "$run/graft.json" && { echo "reusing $run"; continue; }
         flags=(--fusion "$fusion" --max-len "$max" --seed "$seed")
-        [ "$regime" = frozen ] && flags+=(--freeze-encoder --feature-cache "$WORK/features")
+        case $regime in
+          frozen) flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
+          full) ;;
+          top[0-9]*) flags+=(--train-layers "${regime#top}" --group-by-length) ;;
+          *) echo "unknown regime $regime (frozen, full, topN)" >&2; exit 1 ;;
+        esac
         echo "== $ds $fusion $regime seed $seed" >&2
         start=$(date +%s.%N)
         "$GRAFT" --data-dir "$data_dir" train --model "$model" \

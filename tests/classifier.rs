@@ -211,6 +211,110 @@ fn full_fine_tuning_moves_the_encoder_and_is_repeatable() {
 }
 
 #[test]
+fn top_layer_fine_tuning_moves_only_the_top_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, _) = write_set(tmp.path());
+    let model = tiny();
+    let run = |out: &str| {
+        let out = tmp.path().join(out);
+        let mut args = train_args(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &[
+                "--fusion",
+                "none",
+                "--train-layers",
+                "1",
+                "--group-by-length",
+                "--epochs",
+                "3",
+                "--lr",
+                "1e-3",
+                "--batch-size",
+                "4",
+            ],
+        );
+        // The test split is the dev split: the dev scores (through the
+        // cached lower layer) and the test scores (the saved folder, the
+        // whole forward pass) must agree.
+        args.extend(["--test", dev.to_str().unwrap()]);
+        graft_ok(tmp.path(), &args);
+        out
+    };
+    let a = run("a");
+    let b = run("b");
+    assert_eq!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+        "same seed, same weights"
+    );
+    let trained =
+        candle_core::safetensors::load(a.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let base = candle_core::pickle::read_all(model.join("pytorch_model.bin")).unwrap();
+    let mut moved_top = 0;
+    for (name, before) in &base {
+        let name = name.strip_prefix("bert.").unwrap_or(name);
+        let Some(after) = trained.get(name) else {
+            continue;
+        };
+        let diff = (after - before)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        if name.starts_with("encoder.layer.1.") {
+            moved_top += usize::from(diff > 1e-6);
+        } else {
+            assert_eq!(
+                diff, 0.0,
+                "{name} is below the trained layers and must not move"
+            );
+        }
+    }
+    assert!(
+        moved_top >= 12,
+        "the top layer's parameters train ({moved_top} moved)"
+    );
+    let c = Classifier::load(&a).unwrap();
+    assert!(!c.card.encoder.frozen);
+    assert_eq!(c.card.training["train_layers"], 1);
+    assert_eq!(c.card.training["group_by_length"], true);
+    let m = &c.card.metrics;
+    assert_eq!(m["dev"]["accuracy"], m["test"]["accuracy"], "{m}");
+    assert_eq!(m["dev"]["macro_avg"], m["test"]["macro_avg"], "{m}");
+
+    // Bad values: no such layer count, and not with a frozen encoder.
+    let out = tmp.path().join("bad");
+    for (extra, expect) in [
+        (vec!["--train-layers", "0"], "give 1 to 2"),
+        (vec!["--train-layers", "3"], "has 2 layers"),
+        (
+            vec!["--train-layers", "1", "--freeze-encoder"],
+            "cannot be used with",
+        ),
+        (vec!["--train-layers", "two"], "invalid value"),
+    ] {
+        let mut args = train_args(&train, &dev, &out, &model, &["--fusion", "none"]);
+        args.extend(extra.iter().copied());
+        let r = graft(tmp.path(), &args);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            !r.status.success() && stderr.contains(expect) && !stderr.contains("panicked"),
+            "{extra:?}: {stderr}"
+        );
+        assert!(!out.exists(), "{extra:?}: nothing written");
+    }
+}
+
+#[test]
 fn kbert_injects_facts_from_the_graph() {
     let tmp = tempfile::tempdir().unwrap();
     let cs = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");

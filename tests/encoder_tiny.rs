@@ -325,3 +325,71 @@ fn many_texts_keep_their_order_across_passes() {
         );
     }
 }
+
+/// Fine-tuning only the top layers splits the forward pass in two: the
+/// lower part once per input (unpadded, then re-padded with zeros), the top
+/// part per step. The two halves must give the whole pass, with padding and
+/// K-BERT visible matrices, loaded for inference (fused) or for training.
+#[test]
+fn bottom_then_top_layers_equal_the_whole_pass() {
+    let dir = tiny("bert-bin");
+    let encoder = Encoder::load(&dir).unwrap();
+    let (trainable, _) = Encoder::load_with_weights(&dir, true).unwrap();
+    let tokens = encoder
+        .tokenizer()
+        .encode(&["the red dog walked in the park", "a cat"])
+        .unwrap();
+    let long = Sequence::plain(tokens[0].ids.clone());
+    // A branch: tokens 3..5 see only each other and token 2.
+    let mut tree = Sequence::plain(tokens[1].ids.clone());
+    let n = tree.len();
+    tree.visible = Some(
+        (0..n * n)
+            .map(|c| {
+                let (i, j) = (c / n, c % n);
+                let branch = |k: usize| (3..5).contains(&k);
+                branch(i) == branch(j) || (branch(i) && j == 2) || (branch(j) && i == 2)
+            })
+            .collect(),
+    );
+    let seqs = [long, tree];
+    let batch = Batch::new(&seqs, encoder.config()).unwrap();
+    let layers = encoder.config().num_layers;
+    for (name, model) in [("fused", &encoder), ("trainable", &trainable)] {
+        let whole = model.model().forward(&batch, Mode::Infer).unwrap();
+        for k in 0..=layers {
+            let bottom = model.model().forward_bottom(&batch, k).unwrap();
+            // Padded rows hold garbage after the bottom; zero them as the
+            // trainer does.
+            let zeroed = bottom
+                .broadcast_mul(&batch.padding_mask.unsqueeze(2).unwrap())
+                .unwrap();
+            let top = model
+                .model()
+                .forward_top(&zeroed, &batch, k, Mode::Infer)
+                .unwrap();
+            for (b, s) in seqs.iter().enumerate() {
+                let want = whole.get(b).unwrap().narrow(0, 0, s.len()).unwrap();
+                let got = top.get(b).unwrap().narrow(0, 0, s.len()).unwrap();
+                let d = max_abs_diff(
+                    &want.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    &got.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                );
+                assert!(
+                    d < 1e-5,
+                    "{name}, split after {k} layers, sequence {b}: {d}"
+                );
+            }
+        }
+    }
+    let wrong = encoder
+        .model()
+        .forward_bottom(&batch, 1)
+        .unwrap()
+        .narrow(1, 0, 3)
+        .unwrap();
+    assert!(matches!(
+        encoder.model().forward_top(&wrong, &batch, 1, Mode::Infer),
+        Err(EncoderError::Input(_))
+    ));
+}

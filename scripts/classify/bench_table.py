@@ -17,6 +17,13 @@ PUBLISHED = {
 }
 
 
+def regime_name(regime):
+    """frozen, full, or topN: the top N encoder layers fine-tuned."""
+    if regime.startswith("top") and regime[3:].isdigit():
+        return f"top {regime[3:]} layers"
+    return regime
+
+
 def mean_sd(xs):
     if not xs:
         return "–"
@@ -51,7 +58,7 @@ def main(runs, doc):
         epochs = len(slowest["history"])
         speed = slowest["training"]["data"]["train"]["examples"] * epochs / wall
         lines.append(
-            f"| {NAME.get(ds, ds)} ({GRAPH.get(ds, '?')}) | {regime} | {fusion} | {len(cards)} | {mean_sd(acc)} | {mean_sd(f1)} "
+            f"| {NAME.get(ds, ds)} ({GRAPH.get(ds, '?')}) | {regime_name(regime)} | {fusion} | {len(cards)} | {mean_sd(acc)} | {mean_sd(f1)} "
             f"| {cov_train:.0%} / {cov_test:.0%} | {wall:.0f} | {speed:.0f} |"
         )
     lines.append("")

@@ -7,7 +7,22 @@
 //! - **frozen encoder** (`freeze_encoder`): every input is encoded once
 //!   (fused inference kernels) and only the head trains: minutes on a CPU;
 //! - **full fine-tuning**: every weight trains through the encoder's
-//!   differentiable tensor path, with dropout.
+//!   differentiable tensor path, with dropout;
+//! - **top layers only** (`train_layers`): the head and the top N transformer
+//!   layers train; the embeddings and the layers below stay as they are, so
+//!   their output is computed once per input (fused inference kernels) and
+//!   kept in memory (`examples × tokens × hidden` f32), and each step runs
+//!   and differentiates only the top N layers. Freezing the lower layers is
+//!   the "freeze the bottom layers" regime of Sun et al. 2019 ("How to
+//!   Fine-Tune BERT for Text Classification") and of ULMFiT-style gradual
+//!   unfreezing (Howard & Ruder 2018); for a 250k-token vocabulary (the
+//!   multilingual encoders) it also spares the embedding matrix's gradient
+//!   and optimiser state.
+//!
+//! With `group_by_length`, an epoch's batches hold examples of similar
+//! length (shuffled, then sorted by length inside groups of 50 batches,
+//! then the batches shuffled: Hugging Face's `group_by_length`), so little of
+//! a batch is padding.
 //!
 //! Deterministic under a seed on one machine: the head's initial weights,
 //! the shuffling and the dropout masks all come from seeded generators.
@@ -46,6 +61,11 @@ pub struct TrainOptions {
     pub weight_decay: f64,
     pub seed: u64,
     pub freeze_encoder: bool,
+    /// Fine-tune only the top N transformer layers (and the head); `None`
+    /// trains every layer (unless `freeze_encoder`). Must be 1..=layers.
+    pub train_layers: Option<usize>,
+    /// Batch examples of similar length together (see the module doc).
+    pub group_by_length: bool,
     /// Epochs without a better dev macro-F1 before stopping.
     pub patience: usize,
     /// Largest global gradient norm (larger gradients are scaled down).
@@ -254,8 +274,25 @@ pub fn train(
 ) -> Result<Trained, ClassifierError> {
     check_out(&opts.base, &opts.out)?;
     let trainable = !opts.freeze_encoder;
+    if opts.freeze_encoder && opts.train_layers.is_some() {
+        return Err(ClassifierError::Other(
+            "--train-layers fine-tunes part of the encoder; it cannot be combined with --freeze-encoder".into(),
+        ));
+    }
     let (mut encoder, _) = Encoder::load_with_weights(&opts.base, trainable)?;
     encoder.set_max_tokens(opts.limits.max_tokens)?;
+    let n_layers = encoder.config().num_layers;
+    // The first layer that trains (0: every layer).
+    let first_trained = match opts.train_layers {
+        None => 0,
+        Some(k) if (1..=n_layers).contains(&k) => n_layers - k,
+        Some(k) => {
+            return Err(ClassifierError::Other(format!(
+                "--train-layers {k}: {} has {n_layers} layers; give 1 to {n_layers}",
+                opts.base.display()
+            )))
+        }
+    };
     encoder.model().set_seed(opts.seed);
     let fuser = Fuser::new(encoder.tokenizer(), opts.fusion, opts.limits)?;
     let train_set = prepare(
@@ -339,10 +376,68 @@ pub fn train(
         (Some(encode_all(&train_set)?), Some(encode_all(&dev_set)?))
     };
 
+    // Top layers only: the frozen part's output for every input, once.
+    let (train_bottom, dev_bottom) = if trainable && first_trained > 0 {
+        let (mut frozen, _) = Encoder::load_with_weights(&opts.base, false)?;
+        frozen.set_max_tokens(opts.limits.max_tokens)?;
+        let total = train_set.inputs.len() + dev_set.inputs.len();
+        let mut done = 0;
+        let mut run = |set: &Prepared| -> Result<Vec<Tensor>, ClassifierError> {
+            let states = bottom_states(&frozen, set, first_trained, &mut |n| {
+                done += n;
+                progress(Progress::Preparing { done, total });
+            })?;
+            Ok(states)
+        };
+        (Some(run(&train_set)?), Some(run(&dev_set)?))
+    } else {
+        (None, None)
+    };
+
+    // The encoder parameters that train, by name (all of them, or the top
+    // layers' and, when it pools, the pooler's).
+    let trained_param = |name: &str| -> bool {
+        first_trained == 0
+            || (name.starts_with("pooler.") && opts.pooling == Pooling::Pooler)
+            || name
+                .strip_prefix("encoder.layer.")
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|i| i.parse::<usize>().ok())
+                .is_some_and(|i| i >= first_trained)
+    };
     let mut vars: Vec<Var> = vec![head_w.clone(), head_b.clone()];
+    let mut trained_names: Vec<String> = Vec::new();
     if trainable {
-        vars.extend(encoder.model().vars().iter().cloned());
+        for ((name, _), var) in encoder
+            .model()
+            .named_parameters()
+            .iter()
+            .zip(encoder.model().vars())
+        {
+            if trained_param(name) {
+                vars.push(var.clone());
+                trained_names.push(name.clone());
+            }
+        }
     }
+    // Pooled vectors `[batch, hidden]` of inputs `idx` of a set, through
+    // the cached lower layers and the trained top ones.
+    let pool_top = |states: &[Tensor],
+                    set: &Prepared,
+                    idx: &[usize],
+                    mode: Mode|
+     -> Result<Tensor, ClassifierError> {
+        let seqs: Vec<Sequence> = idx
+            .iter()
+            .map(|&i| set.inputs[i].sequence.clone())
+            .collect();
+        let batch = Batch::new(&seqs, encoder.config())?;
+        let hidden = padded_states(states, idx, hidden)?;
+        let h = encoder
+            .model()
+            .forward_top(&hidden, &batch, first_trained, mode)?;
+        Ok(encoder.pool(&h, &batch, opts.pooling)?)
+    };
     let mut opt = AdamW::new(
         vars.clone(),
         ParamsAdamW {
@@ -357,9 +452,20 @@ pub fn train(
             .broadcast_add(head_b.as_tensor())
     };
     let predict_dev = || -> Result<Vec<Vec<usize>>, ClassifierError> {
-        let logits = match &dev_features {
-            Some(f) => head_logits(f)?,
-            None => {
+        let logits = match (&dev_features, &dev_bottom) {
+            (Some(f), _) => head_logits(f)?,
+            (None, Some(states)) => {
+                let lengths: Vec<usize> = dev_set.inputs.iter().map(|i| i.sequence.len()).collect();
+                let mut rows = vec![Vec::new(); lengths.len()];
+                for chunk in crate::encoder::batch_plan(&lengths) {
+                    let logits = head_logits(&pool_top(states, &dev_set, &chunk, Mode::Infer)?)?;
+                    for (row, &i) in logits.to_vec2::<f32>()?.into_iter().zip(&chunk) {
+                        rows[i] = row;
+                    }
+                }
+                Tensor::from_vec(rows.concat(), (lengths.len(), n_labels), &dev)?
+            }
+            (None, None) => {
                 let seqs: Vec<Sequence> =
                     dev_set.inputs.iter().map(|i| i.sequence.clone()).collect();
                 let rows = map_batches(
@@ -383,19 +489,27 @@ pub fn train(
     let mut step = 0;
     let mut best: Option<(f64, usize, Vec<Tensor>, Metrics)> = None;
     let mut history = Vec::new();
-    let mut order: Vec<usize> = (0..train_set.inputs.len()).collect();
+    let train_lengths: Vec<usize> = train_set.inputs.iter().map(|i| i.sequence.len()).collect();
+    let mut order: Vec<usize> = (0..train_lengths.len()).collect();
     for epoch in 1..=opts.epochs.max(1) {
         let started = Instant::now();
-        order.shuffle(&mut rng);
+        let batches = epoch_batches(
+            &mut order,
+            &train_lengths,
+            opts.batch_size.max(1),
+            opts.group_by_length,
+            &mut rng,
+        );
         let mut epoch_loss = 0f64;
-        for (s, chunk) in order.chunks(opts.batch_size.max(1)).enumerate() {
+        for (s, chunk) in batches.iter().enumerate() {
+            let chunk = chunk.as_slice();
             let t0 = Instant::now();
             let targets: Vec<Vec<usize>> = chunk
                 .iter()
                 .map(|&i| train_set.targets[i].clone())
                 .collect();
-            let pooled = match &train_features {
-                Some(f) => {
+            let pooled = match (&train_features, &train_bottom) {
+                (Some(f), _) => {
                     let idx = Tensor::from_vec(
                         chunk.iter().map(|&i| i as u32).collect::<Vec<_>>(),
                         chunk.len(),
@@ -403,7 +517,8 @@ pub fn train(
                     )?;
                     f.index_select(&idx, 0)?
                 }
-                None => {
+                (None, Some(states)) => pool_top(states, &train_set, chunk, Mode::Train)?,
+                (None, None) => {
                     let seqs: Vec<Sequence> = chunk
                         .iter()
                         .map(|&i| train_set.inputs[i].sequence.clone())
@@ -489,13 +604,20 @@ pub fn train(
             .map_err(|e| io(&format!("copying {file}"), e))?;
     }
     let mut tensors: HashMap<String, Tensor> = if trainable {
-        encoder
+        // Frozen parameters as loaded, trained ones from the best epoch.
+        let mut t: HashMap<String, Tensor> = encoder
             .model()
             .named_parameters()
             .iter()
-            .zip(&snapshot[2..])
-            .map(|((name, _), t)| (name.clone(), t.clone()))
-            .collect()
+            .map(|(name, t)| (name.clone(), t.clone()))
+            .collect();
+        t.extend(
+            trained_names
+                .iter()
+                .cloned()
+                .zip(snapshot[2..].iter().cloned()),
+        );
+        t
     } else {
         crate::encoder::Weights::from_dir(&opts.base)?.into_tensors()
     };
@@ -534,6 +656,7 @@ pub fn train(
             "seed": opts.seed, "patience": opts.patience, "clip_norm": opts.clip_norm,
             "class_weights": if opts.balanced { "balanced" } else { "none" },
             "head_dropout": opts.head_dropout,
+            "train_layers": opts.train_layers, "group_by_length": opts.group_by_length,
             "dev_coverage": coverage(&dev_set),
         }),
         history,
@@ -548,6 +671,91 @@ pub fn train(
         card,
         dev: dev_metrics,
     })
+}
+
+/// The hidden states after the first `layers` layers for every input of
+/// `set`, one `[len, hidden]` tensor per input (no padding), computed in
+/// length-sorted batches with `encoder` (loaded for inference). `done` is
+/// told how many inputs each batch finished.
+fn bottom_states(
+    encoder: &Encoder,
+    set: &Prepared,
+    layers: usize,
+    done: &mut dyn FnMut(usize),
+) -> Result<Vec<Tensor>, ClassifierError> {
+    let lengths: Vec<usize> = set.inputs.iter().map(|i| i.sequence.len()).collect();
+    let mut states: Vec<Option<Tensor>> = vec![None; lengths.len()];
+    for chunk in crate::encoder::batch_plan(&lengths) {
+        let seqs: Vec<Sequence> = chunk
+            .iter()
+            .map(|&i| set.inputs[i].sequence.clone())
+            .collect();
+        let batch = Batch::new(&seqs, encoder.config())?;
+        let hidden = encoder.model().forward_bottom(&batch, layers)?;
+        for (row, &i) in chunk.iter().enumerate() {
+            states[i] = Some(hidden.get(row)?.narrow(0, 0, lengths[i])?.contiguous()?);
+        }
+        done(chunk.len());
+    }
+    Ok(states
+        .into_iter()
+        .map(|s| s.expect("batch_plan covers every input"))
+        .collect())
+}
+
+/// The states of inputs `idx` padded with zeros to the longest:
+/// `[idx.len(), longest, hidden]` (padded rows are masked downstream).
+fn padded_states(
+    states: &[Tensor],
+    idx: &[usize],
+    hidden: usize,
+) -> Result<Tensor, ClassifierError> {
+    let longest = idx.iter().map(|&i| states[i].dims()[0]).max().unwrap_or(0);
+    let rows: Vec<Tensor> = idx
+        .iter()
+        .map(|&i| {
+            let s = &states[i];
+            let len = s.dim(0)?;
+            if len == longest {
+                Ok(s.clone())
+            } else {
+                Tensor::cat(
+                    &[
+                        s,
+                        &Tensor::zeros((longest - len, hidden), DType::F32, s.device())?,
+                    ],
+                    0,
+                )
+            }
+        })
+        .collect::<candle_core::Result<_>>()?;
+    Ok(Tensor::stack(&rows, 0)?)
+}
+
+/// One epoch's batches of example indexes: `order` (the previous epoch's
+/// order, or `0..n` at first) shuffled in place and cut into batches of
+/// `batch_size`; with `group_by_length`, the shuffle is cut into groups of
+/// 50 batches, each group sorted by length (longest first) and cut into
+/// batches, and the batches shuffled. Every index appears once.
+fn epoch_batches(
+    order: &mut [usize],
+    lengths: &[usize],
+    batch_size: usize,
+    group_by_length: bool,
+    rng: &mut rand::rngs::StdRng,
+) -> Vec<Vec<usize>> {
+    order.shuffle(rng);
+    if !group_by_length {
+        return order.chunks(batch_size).map(<[usize]>::to_vec).collect();
+    }
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for group in order.chunks(batch_size * 50) {
+        let mut group = group.to_vec();
+        group.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        batches.extend(group.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    batches.shuffle(rng);
+    batches
 }
 
 /// The feature cache key: SHA-256 of the encoder (its config and weights
@@ -655,6 +863,39 @@ mod tests {
         assert_eq!(lr[1], 1.0);
         assert!(lr.windows(2).skip(1).all(|w| w[1] <= w[0]));
         assert_eq!(lr[9], 0.0);
+    }
+
+    #[test]
+    fn length_grouped_batches_cover_every_example_once_with_little_padding() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let lengths: Vec<usize> = (0..1000).map(|i| (i * 37) % 128 + 1).collect();
+        let padding = |batches: &[Vec<usize>]| -> usize {
+            batches
+                .iter()
+                .map(|b| {
+                    let longest = b.iter().map(|&i| lengths[i]).max().unwrap();
+                    b.iter().map(|&i| longest - lengths[i]).sum::<usize>()
+                })
+                .sum()
+        };
+        let mut order: Vec<usize> = (0..lengths.len()).collect();
+        let plain = epoch_batches(&mut order, &lengths, 16, false, &mut rng);
+        let grouped = epoch_batches(&mut order, &lengths, 16, true, &mut rng);
+        for batches in [&plain, &grouped] {
+            let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+            seen.sort();
+            assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+            assert!(batches.iter().all(|b| !b.is_empty() && b.len() <= 16));
+        }
+        assert!(
+            padding(&grouped) * 10 < padding(&plain),
+            "grouped {} vs plain {}",
+            padding(&grouped),
+            padding(&plain)
+        );
+        // Shuffled: the batches are not in length order.
+        let firsts: Vec<usize> = grouped.iter().map(|b| lengths[b[0]]).collect();
+        assert!(firsts.windows(2).any(|w| w[0] < w[1]) && firsts.windows(2).any(|w| w[0] > w[1]));
     }
 
     #[test]

@@ -312,10 +312,73 @@ impl BertModel {
         Ok(self.forward_inner(batch, Mode::Infer, false)?)
     }
 
+    /// Inference through the embeddings and the first `layers` transformer
+    /// layers (the fused kernels when the model was loaded for inference):
+    /// hidden states `[batch, seq, hidden]` that [`Self::forward_top`]
+    /// continues from. Fine-tuning only the top layers computes this once
+    /// per input. `layers` is capped at the model's layer count.
+    ///
+    /// Errors: [`EncoderError::Tensor`], as [`Self::forward`].
+    pub fn forward_bottom(&self, batch: &Batch, layers: usize) -> Result<Tensor, EncoderError> {
+        let fused = self.vars.is_empty();
+        let (b, s) = batch.input_ids.dims2()?;
+        let x = self.embed(batch, Mode::Infer, fused)?;
+        let x = self.run_layers(
+            x,
+            batch,
+            0..layers.min(self.layers.len()),
+            Mode::Infer,
+            fused,
+        )?;
+        Ok(x.reshape((b, s, self.config.hidden_size))?)
+    }
+
+    /// Continues from `hidden` (`[batch, seq, hidden]`, what
+    /// [`Self::forward_bottom`] gave for the same sequences; padded rows may
+    /// hold anything, they are masked) through layers `first..num_layers`:
+    /// the last hidden states `[batch, seq, hidden]`. In [`Mode::Train`]
+    /// the gradient reaches these layers' parameters and stops at `hidden`.
+    ///
+    /// Errors: [`EncoderError::Input`] when `hidden` is not
+    /// `[batch, seq, hidden]` for `batch`; [`EncoderError::Tensor`].
+    pub fn forward_top(
+        &self,
+        hidden: &Tensor,
+        batch: &Batch,
+        first: usize,
+        mode: Mode,
+    ) -> Result<Tensor, EncoderError> {
+        let (b, s) = batch.input_ids.dims2()?;
+        let h = self.config.hidden_size;
+        if hidden.dims() != [b, s, h] {
+            return Err(EncoderError::Input(format!(
+                "hidden states {:?} do not match the batch [{b}, {s}, {h}]",
+                hidden.dims()
+            )));
+        }
+        let fused = mode == Mode::Infer && self.vars.is_empty();
+        let x = hidden.reshape((b * s, h))?;
+        let x = self.run_layers(
+            x,
+            batch,
+            first.min(self.layers.len())..self.layers.len(),
+            mode,
+            fused,
+        )?;
+        Ok(x.reshape((b, s, h))?)
+    }
+
     fn forward_inner(&self, batch: &Batch, mode: Mode, fused: bool) -> candle_core::Result<Tensor> {
         let (b, s) = batch.input_ids.dims2()?;
         let h = self.config.hidden_size;
-        let n = b * s;
+        let x = self.embed(batch, mode, fused)?;
+        let x = self.run_layers(x, batch, 0..self.layers.len(), mode, fused)?;
+        debug_assert_eq!(x.dims(), &[b * s, h]);
+        x.reshape((b, s, h))
+    }
+
+    /// The embeddings' output, `[batch·seq, hidden]`.
+    fn embed(&self, batch: &Batch, mode: Mode, fused: bool) -> candle_core::Result<Tensor> {
         let ids = batch.input_ids.flatten_all()?;
         let words = self.word_embeddings.index_select(&ids, 0)?;
         let positions = self
@@ -324,27 +387,38 @@ impl BertModel {
         let types = self
             .token_type_embeddings
             .index_select(&batch.token_type_ids.flatten_all()?, 0)?;
-        let mut x = match (&self.embeddings_norm.stacked, fused) {
+        match (&self.embeddings_norm.stacked, fused) {
             (Some(params), true) => (words + positions)?.apply_op3_no_bwd(
                 &types,
                 params,
                 &AddLayerNorm {
                     eps: self.embeddings_norm.eps,
                 },
-            )?,
+            ),
             _ => {
                 let x = ((words + positions)? + types)?;
-                self.dropout(&self.embeddings_norm.forward(&x, mode)?, mode, false)?
+                self.dropout(&self.embeddings_norm.forward(&x, mode)?, mode, false)
             }
-        };
-        for layer in &self.layers {
+        }
+    }
+
+    /// Layers `range` over `x` (`[batch·seq, hidden]`) → same shape.
+    fn run_layers(
+        &self,
+        mut x: Tensor,
+        batch: &Batch,
+        range: std::ops::Range<usize>,
+        mode: Mode,
+        fused: bool,
+    ) -> candle_core::Result<Tensor> {
+        let (b, s) = batch.input_ids.dims2()?;
+        for layer in &self.layers[range] {
             x = match fused {
                 true => self.layer_fused(layer, &x, batch)?,
                 false => self.layer_forward(layer, &x, &batch.attention_bias, b, s, mode)?,
             };
         }
-        debug_assert_eq!(x.dims(), &[n, h]);
-        x.reshape((b, s, h))
+        Ok(x)
     }
 
     fn dropout(&self, x: &Tensor, mode: Mode, attention: bool) -> candle_core::Result<Tensor> {

@@ -71,30 +71,39 @@ pub fn map_batches<T: Clone + Default, E: From<EncoderError>>(
     config: &EncoderConfig,
     mut f: impl FnMut(&Batch) -> Result<Vec<T>, E>,
 ) -> Result<Vec<T>, E> {
-    let mut order: Vec<usize> = (0..sequences.len()).collect();
-    order.sort_by_key(|&i| sequences[i].len());
+    let lengths: Vec<usize> = sequences.iter().map(Sequence::len).collect();
     let mut out = vec![T::default(); sequences.len()];
+    for chunk in batch_plan(&lengths) {
+        let seqs: Vec<Sequence> = chunk.iter().map(|&i| sequences[i].clone()).collect();
+        let rows = f(&Batch::new(&seqs, config)?)?;
+        for (row, &i) in rows.into_iter().zip(&chunk) {
+            out[i] = row;
+        }
+    }
+    Ok(out)
+}
+
+/// How [`map_batches`] groups sequences of the given lengths: indexes,
+/// sorted by length, cut into batches of at most [`MAX_BATCH_SEQUENCES`]
+/// sequences and [`MAX_BATCH_TOKENS`] padded tokens (a longer sequence goes
+/// alone). Every index appears once.
+pub fn batch_plan(lengths: &[usize]) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    let mut plan = Vec::new();
     let mut start = 0;
     while start < order.len() {
         let mut end = start;
         while end < order.len()
             && end - start < MAX_BATCH_SEQUENCES
-            && (end - start + 1) * sequences[order[end]].len()
-                <= MAX_BATCH_TOKENS.max(sequences[order[end]].len())
+            && (end - start + 1) * lengths[order[end]] <= MAX_BATCH_TOKENS.max(lengths[order[end]])
         {
             end += 1;
         }
-        let chunk: Vec<Sequence> = order[start..end]
-            .iter()
-            .map(|&i| sequences[i].clone())
-            .collect();
-        let rows = f(&Batch::new(&chunk, config)?)?;
-        for (row, &i) in rows.into_iter().zip(&order[start..end]) {
-            out[i] = row;
-        }
+        plan.push(order[start..end].to_vec());
         start = end;
     }
-    Ok(out)
+    plan
 }
 
 /// Vectors for a list of texts.
