@@ -454,9 +454,18 @@ fn every_bad_request_gets_its_error_and_nothing_is_cached() {
         0.0,
         "failed requests cache nothing"
     );
-    // A method the route does not have.
-    let (status, body, _) = outcome(agent().get(&server.url("/v1/classify")).call());
-    assert_error(status, 405, &body, "method_not_allowed");
+    // A method the route does not have: 405 with the methods it has.
+    let Err(ureq::Error::Status(405, response)) = agent().get(&server.url("/v1/classify")).call()
+    else {
+        panic!("GET /v1/classify must be 405");
+    };
+    assert_eq!(response.header("Allow"), Some("POST"));
+    assert_error(
+        405,
+        405,
+        &response.into_string().unwrap(),
+        "method_not_allowed",
+    );
     // The server still serves.
     assert_eq!(
         ok(&server, &json!({"text": "my order has not arrived"}))["label"],

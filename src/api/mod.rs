@@ -164,7 +164,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/sparql")
             .route(web::get().to(sparql::get))
             .route(web::post().to(sparql::post))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, POST")),
     )
     .service(
         // `/store?graph=IRI` (indirect) and the graphs it names itself (direct).
@@ -174,55 +174,55 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(graph_store::put))
             .route(web::post().to(graph_store::post))
             .route(web::delete().to(graph_store::delete))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, HEAD, PUT, POST, DELETE")),
     )
     .service(
         web::resource("/health")
             .route(web::get().to(health::get))
             // Load balancers probe with HEAD; actix sends the head only.
             .route(web::head().to(health::get))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, HEAD")),
     )
     .service(
         web::resource("/v1/embed")
             .route(web::post().to(embed::post))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource("/v1/link")
             .route(web::post().to(link::post))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource("/v1/classify")
             .route(web::post().to(classify::post))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource("/v1/models")
             .route(web::get().to(models::list))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/v1/models/{name}/reload")
             .route(web::post().to(models::reload))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource("/metrics")
             .route(web::get().to(metrics::get))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/openapi.json")
             .route(web::get().to(openapi::get))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET")),
     )
     .service(
         web::resource("/")
             .route(web::get().to(console::get))
             .route(web::head().to(console::get))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(not_allowed("GET, HEAD")),
     )
     .default_service(web::to(not_found));
 }
@@ -235,14 +235,26 @@ async fn not_found(req: actix_web::HttpRequest) -> Result<actix_web::HttpRespons
     ))
 }
 
-async fn method_not_allowed(
-    req: actix_web::HttpRequest,
-) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not allowed on {}", req.method(), req.path()),
-    ))
+/// The answer to a method a resource does not have: 405
+/// `method_not_allowed` with the `Allow` header listing the ones it has
+/// (RFC 9110 §15.5.6).
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move |req: actix_web::HttpRequest| async move {
+        let mut response = actix_web::ResponseError::error_response(&ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "{} is not allowed on {} (allowed: {allow})",
+                req.method(),
+                req.path()
+            ),
+        ));
+        response.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        response
+    })
 }
 
 /// Binds, serves until SIGINT/SIGTERM, then drains requests and flushes
