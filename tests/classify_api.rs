@@ -593,6 +593,25 @@ fn the_cache_survives_a_restart_and_a_corrupt_cache_is_rebuilt() {
     let server = Server::start_in(&data_dir, &["--model", &model], Some(TOKEN));
     assert_eq!(ok(&server, &text)["cached"], true, "kept across restarts");
     assert!(server.terminate().success());
+    // The store deleted and made again under the kept cache: its generation
+    // counts from 0 again and reaches the old value with other data, so the
+    // old answers must not be served.
+    let generation = std::fs::read_to_string(data_dir.join("generation")).unwrap();
+    std::fs::remove_dir_all(data_dir.join("store")).unwrap();
+    std::fs::remove_file(data_dir.join("generation")).unwrap();
+    let cs = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");
+    graft_ok(
+        &data_dir,
+        &["graph", "load", "--graph", CS_GRAPH, cs.to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read_to_string(data_dir.join("generation")).unwrap(),
+        generation,
+        "the new store is at the old generation"
+    );
+    let server = Server::start_in(&data_dir, &["--model", &model], Some(TOKEN));
+    assert_eq!(ok(&server, &text)["cached"], false, "another store");
+    assert!(server.terminate().success());
     // Other linking settings may give other facts: the old answers are not served.
     let config = tmp.path().join("link.json");
     std::fs::write(&config, r#"{"max_facts_per_text": 1}"#).unwrap();

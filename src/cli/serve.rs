@@ -155,7 +155,6 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
     };
     let models = model_list(&args)?;
     let link_config = super::link::load_config(args.link_config.as_deref())?;
-    let cache_context = crate::serving::cache_context(&link_config);
     let encoder = match &args.encoder {
         Some(dir) => {
             let encoder = crate::encoder::Encoder::load(dir)
@@ -166,6 +165,7 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         None => None,
     };
     let store = Arc::new(GraphStore::open(data_dir)?);
+    let cache_context = crate::serving::cache_context(&link_config, &store.identity());
     // The label index is built in the background: the SPARQL endpoints answer
     // at once, /v1/link once the index is ready (503 `starting` until then).
     let linker: api::LinkerSlot = Arc::default();

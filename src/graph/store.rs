@@ -97,6 +97,16 @@ impl GraphStore {
         })
     }
 
+    /// The store's identity: the UUID RocksDB wrote to `store/IDENTITY` when
+    /// the database was created, so a store deleted and made again (its
+    /// generation counting from 0 again) is told apart from the old one.
+    /// Empty when the file cannot be read.
+    pub fn identity(&self) -> String {
+        std::fs::read_to_string(self.dir.join("IDENTITY"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+
     /// The underlying oxigraph store, for reads.
     pub fn store(&self) -> &Store {
         &self.store

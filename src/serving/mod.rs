@@ -216,12 +216,15 @@ pub struct Answer {
 /// existing cache does not serve answers computed by the old code.
 pub const CACHE_FORMAT: u32 = 2;
 
-/// What besides the model and the graph decides an answer: the cache
-/// format and the linking settings (a restart with another `--link-config`
-/// must not serve the old facts). 16 hex digits.
-pub fn cache_context(link_config: &crate::link::LinkConfig) -> String {
+/// What besides the model and the graph generation decides an answer: the
+/// cache format, the linking settings (a restart with another
+/// `--link-config` must not serve the old facts) and the store's identity
+/// ([`crate::graph::GraphStore::identity`]: a store made again counts its
+/// generations from 0 again). 16 hex digits.
+pub fn cache_context(link_config: &crate::link::LinkConfig, store_identity: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{CACHE_FORMAT}|{link_config:?}").as_bytes());
+    let digest =
+        Sha256::digest(format!("{CACHE_FORMAT}|{store_identity}|{link_config:?}").as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
