@@ -18,9 +18,11 @@ PUBLISHED = {
 
 
 def regime_name(regime):
-    """frozen, full, or topN: the top N encoder layers fine-tuned."""
-    if regime.startswith("top") and regime[3:].isdigit():
-        return f"top {regime[3:]} layers"
+    """frozen, full, topN (the top N encoder layers fine-tuned) or topN+lrX
+    (the same with peak learning rate X)."""
+    layers, _, lr = regime.partition("+lr")
+    if layers.startswith("top") and layers[3:].isdigit():
+        return f"top {layers[3:]} layers" + (f", lr {float(lr):g}" if lr else "")
     return regime
 
 
