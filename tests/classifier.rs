@@ -148,60 +148,71 @@ fn frozen_training_is_deterministic_and_the_folder_loads() {
     assert!(report.with_extension("md").is_file());
 }
 
+/// Trains the tiny model twice with the same flags into `a` and `b`, checks
+/// that both runs wrote the same weights (everything is seeded) and returns
+/// `a`.
+fn train_twice(tmp: &Path, train: &Path, dev: &Path, extra: &[&str]) -> PathBuf {
+    let model = tiny();
+    let (a, b) = (tmp.join("a"), tmp.join("b"));
+    for out in [&a, &b] {
+        graft_ok(tmp, &train_args(train, dev, out, &model, extra));
+    }
+    assert_eq!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+        "same seed, same weights"
+    );
+    a
+}
+
+/// How far each encoder tensor of a trained folder moved from the tiny
+/// base model: the largest absolute difference, by name.
+fn moved(trained: &Path) -> std::collections::HashMap<String, f32> {
+    let trained = candle_core::safetensors::load(
+        trained.join("model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let base = candle_core::pickle::read_all(tiny().join("pytorch_model.bin")).unwrap();
+    base.iter()
+        .filter_map(|(name, before)| {
+            let name = name.strip_prefix("bert.").unwrap_or(name);
+            let after = trained.get(name)?;
+            let diff = (after - before)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            Some((name.to_string(), diff))
+        })
+        .collect()
+}
+
 #[test]
 fn full_fine_tuning_moves_the_encoder_and_is_repeatable() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, dev, _) = write_set(tmp.path());
-    let model = tiny();
-    let run = |out: &str| {
-        let out = tmp.path().join(out);
-        let args = train_args(
-            &train,
-            &dev,
-            &out,
-            &model,
-            &[
-                "--fusion",
-                "none",
-                "--epochs",
-                "2",
-                "--lr",
-                "1e-3",
-                "--batch-size",
-                "4",
-            ],
-        );
-        graft_ok(tmp.path(), &args);
-        out
-    };
-    let a = run("a");
-    let b = run("b");
-    let bytes_a = std::fs::read(a.join("model.safetensors")).unwrap();
-    assert_eq!(
-        bytes_a,
-        std::fs::read(b.join("model.safetensors")).unwrap(),
-        "dropout is seeded"
+    let a = train_twice(
+        tmp.path(),
+        &train,
+        &dev,
+        &[
+            "--fusion",
+            "none",
+            "--epochs",
+            "2",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            "4",
+        ],
     );
-    let trained =
-        candle_core::safetensors::load(a.join("model.safetensors"), &candle_core::Device::Cpu)
-            .unwrap();
-    let base = candle_core::pickle::read_all(model.join("pytorch_model.bin")).unwrap();
-    let name = "encoder.layer.0.attention.self.query.weight";
-    let before = base
-        .iter()
-        .find(|(n, _)| n == &format!("bert.{name}"))
-        .unwrap()
-        .1
-        .clone();
-    let after = trained[name].clone();
-    let moved = (after - before)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let moved = moved(&a)["encoder.layer.0.attention.self.query.weight"];
     assert!(
         moved > 1e-6,
         "the encoder's weights must change in full fine-tuning"
@@ -215,61 +226,31 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
     let tmp = tempfile::tempdir().unwrap();
     let (train, dev, _) = write_set(tmp.path());
     let model = tiny();
-    let run = |out: &str| {
-        let out = tmp.path().join(out);
-        let mut args = train_args(
-            &train,
-            &dev,
-            &out,
-            &model,
-            &[
-                "--fusion",
-                "none",
-                "--train-layers",
-                "1",
-                "--group-by-length",
-                "--epochs",
-                "3",
-                "--lr",
-                "1e-3",
-                "--batch-size",
-                "4",
-            ],
-        );
-        // The test split is the dev split: the dev scores (through the
-        // cached lower layer) and the test scores (the saved folder, the
-        // whole forward pass) must agree.
-        args.extend(["--test", dev.to_str().unwrap()]);
-        graft_ok(tmp.path(), &args);
-        out
-    };
-    let a = run("a");
-    let b = run("b");
-    assert_eq!(
-        std::fs::read(a.join("model.safetensors")).unwrap(),
-        std::fs::read(b.join("model.safetensors")).unwrap(),
-        "same seed, same weights"
+    // The test split is the dev split: the dev scores (through the cached
+    // lower layer) and the test scores (the saved folder, the whole forward
+    // pass) must agree.
+    let a = train_twice(
+        tmp.path(),
+        &train,
+        &dev,
+        &[
+            "--fusion",
+            "none",
+            "--train-layers",
+            "1",
+            "--group-by-length",
+            "--epochs",
+            "3",
+            "--lr",
+            "1e-3",
+            "--batch-size",
+            "4",
+            "--test",
+            dev.to_str().unwrap(),
+        ],
     );
-    let trained =
-        candle_core::safetensors::load(a.join("model.safetensors"), &candle_core::Device::Cpu)
-            .unwrap();
-    let base = candle_core::pickle::read_all(model.join("pytorch_model.bin")).unwrap();
     let mut moved_top = 0;
-    for (name, before) in &base {
-        let name = name.strip_prefix("bert.").unwrap_or(name);
-        let Some(after) = trained.get(name) else {
-            continue;
-        };
-        let diff = (after - before)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+    for (name, diff) in moved(&a) {
         if name.starts_with("encoder.layer.1.") {
             moved_top += usize::from(diff > 1e-6);
         } else {
