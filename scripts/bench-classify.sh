@@ -62,6 +62,7 @@ for ds in $DATASETS; do
         case $regime in
           frozen) flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
           full) ;;
+          *-*) echo "regime $regime: no '-' in a regime (run names split on it; write a learning rate as a decimal)" >&2; exit 1 ;;
           top[0-9]*)
             layers=${regime#top}
             flags+=(--train-layers "${layers%%+*}" --group-by-length)

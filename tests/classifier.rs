@@ -272,6 +272,33 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
     assert_eq!(m["dev"]["accuracy"], m["test"]["accuracy"], "{m}");
     assert_eq!(m["dev"]["macro_avg"], m["test"]["macro_avg"], "{m}");
 
+    // Every layer (2 of 2): the layers train, the embeddings do not.
+    let all = tmp.path().join("all");
+    graft_ok(
+        tmp.path(),
+        &train_args(
+            &train,
+            &dev,
+            &all,
+            &model,
+            &["--fusion", "none", "--train-layers", "2", "--lr", "1e-3"],
+        ),
+    );
+    let moved_all = moved(&all);
+    for (name, diff) in &moved_all {
+        if name.starts_with("embeddings.") {
+            assert_eq!(*diff, 0.0, "{name}: the embeddings stay frozen");
+        }
+    }
+    for layer in ["encoder.layer.0.", "encoder.layer.1."] {
+        assert!(
+            moved_all
+                .iter()
+                .any(|(name, diff)| name.starts_with(layer) && *diff > 1e-6),
+            "{layer} trains"
+        );
+    }
+
     // Bad values: no such layer count, and not with a frozen encoder.
     let out = tmp.path().join("bad");
     for (extra, expect) in [

@@ -37,7 +37,9 @@ def mean_sd(xs):
 def main(runs, doc):
     groups = defaultdict(list)
     for card_path in sorted(Path(runs).glob("*/graft.json")):
-        ds, fusion, regime, seed = card_path.parent.name.rsplit("-", 3)
+        # <dataset>-<fusion>-<regime>-<seed>; no data set or fusion name has a '-'.
+        ds, fusion, rest = card_path.parent.name.split("-", 2)
+        regime, seed = rest.rsplit("-", 1)
         card = json.loads(card_path.read_text())
         if "test" not in card.get("metrics", {}):
             continue

@@ -21,8 +21,8 @@
 //!
 //! With `group_by_length`, an epoch's batches hold examples of similar
 //! length (shuffled, then sorted by length inside groups of 50 batches,
-//! then the batches shuffled: Hugging Face's `group_by_length`), so little of
-//! a batch is padding.
+//! then the batches shuffled; after Hugging Face's `group_by_length`, which
+//! keeps the groups' order), so little of a batch is padding.
 //!
 //! Deterministic under a seed on one machine: the head's initial weights,
 //! the shuffling and the dropout masks all come from seeded generators.
@@ -282,10 +282,12 @@ pub fn train(
     let (mut encoder, _) = Encoder::load_with_weights(&opts.base, trainable)?;
     encoder.set_max_tokens(opts.limits.max_tokens)?;
     let n_layers = encoder.config().num_layers;
-    // The first layer that trains (0: every layer).
+    // With --train-layers, the first layer that trains (the embeddings and
+    // the layers below it are frozen; `Some(0)`: every layer but the
+    // embeddings). `None`: everything trains.
     let first_trained = match opts.train_layers {
-        None => 0,
-        Some(k) if (1..=n_layers).contains(&k) => n_layers - k,
+        None => None,
+        Some(k) if (1..=n_layers).contains(&k) => Some(n_layers - k),
         Some(k) => {
             return Err(ClassifierError::Other(format!(
                 "--train-layers {k}: {} has {n_layers} layers; give 1 to {n_layers}",
@@ -377,13 +379,13 @@ pub fn train(
     };
 
     // Top layers only: the frozen part's output for every input, once.
-    let (train_bottom, dev_bottom) = if trainable && first_trained > 0 {
+    let (train_bottom, dev_bottom) = if let (true, Some(first)) = (trainable, first_trained) {
         let (mut frozen, _) = Encoder::load_with_weights(&opts.base, false)?;
         frozen.set_max_tokens(opts.limits.max_tokens)?;
         let total = train_set.inputs.len() + dev_set.inputs.len();
         let mut done = 0;
         let mut run = |set: &Prepared| -> Result<Vec<Tensor>, ClassifierError> {
-            let states = bottom_states(&frozen, set, first_trained, &mut |n| {
+            let states = bottom_states(&frozen, set, first, &mut |n| {
                 done += n;
                 progress(Progress::Preparing { done, total });
             })?;
@@ -397,13 +399,15 @@ pub fn train(
     // The encoder parameters that train, by name (all of them, or the top
     // layers' and, when it pools, the pooler's).
     let trained_param = |name: &str| -> bool {
-        first_trained == 0
-            || (name.starts_with("pooler.") && opts.pooling == Pooling::Pooler)
+        let Some(first) = first_trained else {
+            return true;
+        };
+        (name.starts_with("pooler.") && opts.pooling == Pooling::Pooler)
             || name
                 .strip_prefix("encoder.layer.")
                 .and_then(|rest| rest.split('.').next())
                 .and_then(|i| i.parse::<usize>().ok())
-                .is_some_and(|i| i >= first_trained)
+                .is_some_and(|i| i >= first)
     };
     let mut vars: Vec<Var> = vec![head_w.clone(), head_b.clone()];
     let mut trained_names: Vec<String> = Vec::new();
@@ -433,9 +437,12 @@ pub fn train(
             .collect();
         let batch = Batch::new(&seqs, encoder.config())?;
         let hidden = padded_states(states, idx, hidden)?;
-        let h = encoder
-            .model()
-            .forward_top(&hidden, &batch, first_trained, mode)?;
+        let h = encoder.model().forward_top(
+            &hidden,
+            &batch,
+            first_trained.unwrap_or_default(),
+            mode,
+        )?;
         Ok(encoder.pool(&h, &batch, opts.pooling)?)
     };
     let mut opt = AdamW::new(
@@ -673,8 +680,9 @@ pub fn train(
     })
 }
 
-/// The hidden states after the first `layers` layers for every input of
-/// `set`, one `[len, hidden]` tensor per input (no padding), computed in
+/// The hidden states after the embeddings and the first `layers` layers for
+/// every input of `set`, one `[len, hidden]` tensor per input (its real
+/// tokens; each is a copy, so no batch's padding is kept), computed in
 /// length-sorted batches with `encoder` (loaded for inference). `done` is
 /// told how many inputs each batch finished.
 fn bottom_states(
@@ -693,7 +701,7 @@ fn bottom_states(
         let batch = Batch::new(&seqs, encoder.config())?;
         let hidden = encoder.model().forward_bottom(&batch, layers)?;
         for (row, &i) in chunk.iter().enumerate() {
-            states[i] = Some(hidden.get(row)?.narrow(0, 0, lengths[i])?.contiguous()?);
+            states[i] = Some(hidden.get(row)?.narrow(0, 0, lengths[i])?.copy()?);
         }
         done(chunk.len());
     }

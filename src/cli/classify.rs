@@ -95,7 +95,7 @@ pub struct TrainArgs {
     pub freeze_encoder: bool,
     /// Fine-tune only the top N transformer layers and the head: the
     /// embeddings and the layers below stay frozen and are run once per
-    /// input (a middle ground in time and accuracy between
+    /// input (N = all layers: every layer but the embeddings) (a middle ground in time and accuracy between
     /// --freeze-encoder and full fine-tuning).
     #[arg(long, value_name = "N", conflicts_with = "freeze_encoder")]
     pub train_layers: Option<usize>,

@@ -335,7 +335,8 @@ impl BertModel {
 
     /// Continues from `hidden` (`[batch, seq, hidden]`, what
     /// [`Self::forward_bottom`] gave for the same sequences; padded rows may
-    /// hold anything, they are masked) through layers `first..num_layers`:
+    /// hold any finite values, e.g. zeros, as they are masked) through layers
+    /// `first..num_layers`:
     /// the last hidden states `[batch, seq, hidden]`. In [`Mode::Train`]
     /// the gradient reaches these layers' parameters and stops at `hidden`.
     ///
