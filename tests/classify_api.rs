@@ -48,7 +48,6 @@ const TICKETS: [(&str, &str); 24] = [
 ];
 
 struct Fixture {
-    _tmp: tempfile::TempDir,
     /// A data dir with the customer-service graph (copied per test).
     store: PathBuf,
     /// K-BERT classifier folder.
@@ -103,19 +102,18 @@ fn train(store: &Path, out: &Path, fusion: &str, seed: &str) {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = tmp.path().join("store");
+        let tmp = shared_tempdir();
+        let store = tmp.join("store");
         let cs = Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");
         graft_ok(
             &store,
             &["graph", "load", "--graph", CS_GRAPH, cs.to_str().unwrap()],
         );
-        let kbert = tmp.path().join("kbert");
-        let plain = tmp.path().join("plain");
+        let kbert = tmp.join("kbert");
+        let plain = tmp.join("plain");
         train(&store, &kbert, "kbert", "1");
         train(&store, &plain, "none", "1");
         Fixture {
-            _tmp: tmp,
             store,
             kbert,
             plain,

@@ -4,6 +4,7 @@
 //! Chinese sentences with CSI 300 members and service concepts, and
 //! ambiguous mentions that context resolves.
 
+mod common;
 use graft::graph::{parse_iri, GraphStore, LoadOptions};
 use graft::knowledge::link_text;
 use graft::link::{LinkConfig, Linker};
@@ -13,35 +14,32 @@ use std::sync::{Arc, OnceLock};
 const NS: &str = "https://w3id.org/graft/";
 
 fn linker() -> &'static Linker {
-    static LINKER: OnceLock<(tempfile::TempDir, Linker)> = OnceLock::new();
-    &LINKER
-        .get_or_init(|| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            let graphs = std::env::var_os("GRAFT_GRAPHS_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("data/graphs"));
-            let dir = tempfile::tempdir().unwrap();
-            let store = Arc::new(GraphStore::open(dir.path()).unwrap());
-            for (file, graph) in [
-                (graphs.join("finance.nt.gz"), "finance"),
-                (graphs.join("wordnet.nt.gz"), "wordnet"),
-                (root.join("graphs/customer-service.ttl"), "customer-service"),
-            ] {
-                assert!(
-                    file.exists(),
-                    "{} is missing: run scripts/build-graphs.sh (or scripts/test.sh) first",
-                    file.display()
-                );
-                let options = LoadOptions {
-                    graph: Some(parse_iri(&format!("{NS}graph/{graph}")).unwrap()),
-                    ..LoadOptions::default()
-                };
-                store.load_file(&file, &options, &|_| {}).unwrap();
-            }
-            let linker = Linker::new(store, LinkConfig::default(), &|_| {}).unwrap();
-            (dir, linker)
-        })
-        .1
+    static LINKER: OnceLock<Linker> = OnceLock::new();
+    LINKER.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let graphs = std::env::var_os("GRAFT_GRAPHS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("data/graphs"));
+        let dir = common::shared_tempdir();
+        let store = Arc::new(GraphStore::open(&dir).unwrap());
+        for (file, graph) in [
+            (graphs.join("finance.nt.gz"), "finance"),
+            (graphs.join("wordnet.nt.gz"), "wordnet"),
+            (root.join("graphs/customer-service.ttl"), "customer-service"),
+        ] {
+            assert!(
+                file.exists(),
+                "{} is missing: run scripts/build-graphs.sh (or scripts/test.sh) first",
+                file.display()
+            );
+            let options = LoadOptions {
+                graph: Some(parse_iri(&format!("{NS}graph/{graph}")).unwrap()),
+                ..LoadOptions::default()
+            };
+            store.load_file(&file, &options, &|_| {}).unwrap();
+        }
+        Linker::new(store, LinkConfig::default(), &|_| {}).unwrap()
+    })
 }
 
 /// (start, end, IRI without the namespace) of each linked entity.

@@ -11,6 +11,30 @@ use std::time::Duration;
 pub const TOKEN: &str = "test-token-5e1f";
 pub const EX: &str = "http://example.org/";
 
+/// A temporary folder for a fixture that every test of a test binary
+/// shares (kept in a `static`, which Rust never drops, so a `TempDir` there
+/// would stay behind in /tmp after every run): removed when the test process
+/// exits.
+pub fn shared_tempdir() -> PathBuf {
+    static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        if let Ok(dirs) = DIRS.lock() {
+            for dir in dirs.iter() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    // SAFETY: `remove_all` is a plain function that neither unwinds nor
+    // depends on anything torn down before atexit handlers run.
+    AT_EXIT.call_once(|| unsafe {
+        libc::atexit(remove_all);
+    });
+    let dir = tempfile::tempdir().unwrap().keep();
+    DIRS.lock().unwrap().push(dir.clone());
+    dir
+}
+
 /// The `graft` binary built for this test run.
 pub fn graft_bin() -> &'static str {
     env!("CARGO_BIN_EXE_graft")
