@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 fn cs_server() -> Server {
-    let tmp = tempfile::tempdir().unwrap().keep();
+    let tmp = shared_tempdir();
     let cs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("graphs/customer-service.ttl");
     graft_ok(
         &tmp,
