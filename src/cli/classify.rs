@@ -93,10 +93,10 @@ pub struct TrainArgs {
     /// Train only the head on vectors encoded once (fast); the encoder stays as it is.
     #[arg(long)]
     pub freeze_encoder: bool,
-    /// Fine-tune only the top N transformer layers and the head: the
-    /// embeddings and the layers below stay frozen and are run once per
-    /// input (N = all layers: every layer but the embeddings) (a middle ground in time and accuracy between
-    /// --freeze-encoder and full fine-tuning).
+    /// Fine-tune only the top N transformer layers and the head; the
+    /// embeddings and the layers below stay frozen and run once per input.
+    /// A middle ground in time and accuracy between --freeze-encoder and
+    /// full fine-tuning; N = all layers trains every layer but the embeddings.
     #[arg(long, value_name = "N", conflicts_with = "freeze_encoder")]
     pub train_layers: Option<usize>,
     /// Batch examples of similar length together (less padding, faster
