@@ -168,11 +168,27 @@ impl AnswerCache {
     /// from another sled version) is deleted and created afresh; the
     /// returned warning says so.
     ///
+    /// A lock held by a cache of this process that is closing is waited for
+    /// (up to 3 s): sled releases it from its flusher thread, up to a second
+    /// after the handle is dropped.
+    ///
     /// # Errors
     /// [`CacheError::Unusable`] when even a fresh cache cannot be created
-    /// (e.g. the directory is not writable).
+    /// (e.g. the directory is not writable) or another process holds it.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Self, Option<String>), CacheError> {
-        match Self::try_open(dir, max_bytes) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let opened = loop {
+            match Self::try_open(dir, max_bytes) {
+                Err(OpenError::Io(m))
+                    if m.contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other,
+            }
+        };
+        match opened {
             Ok(cache) => Ok((cache, None)),
             // Out of file descriptors, no permission, a lock: the data may be
             // fine; never delete it for that.
