@@ -3,11 +3,13 @@
 //! encoding. Knows nothing of HTTP or of what an answer contains: it stores
 //! bytes under a key, tagged with the *epoch* they were computed in.
 //!
-//! - **Key**: SHA-256 over the model fingerprint, the graph generation, the
-//!   options that change the answer and the text ([`key`]); a graph write or
-//!   a model reload changes the key, so older entries become unreachable.
-//! - **Purge**: [`AnswerCache::purge`] deletes entries whose epoch (model
-//!   fingerprint + graph generation) is no longer live; the service runs it
+//! - **Key**: SHA-256 over the epoch (model fingerprint, a context of the
+//!   cache format, store identity and linking settings, graph generation),
+//!   the options that change the answer and the text ([`key`]); a graph
+//!   write or a model reload changes the key, so older entries become
+//!   unreachable.
+//! - **Purge**: [`AnswerCache::purge`] deletes entries whose epoch is no
+//!   longer live; the service runs it
 //!   in the background after a write or a reload.
 //! - **Size bound**: the bytes of keys and values are counted; past
 //!   `max_bytes` the oldest entries (first inserted) are evicted.
