@@ -701,7 +701,7 @@ fn bottom_states(
         let batch = Batch::new(&seqs, encoder.config())?;
         let hidden = encoder.model().forward_bottom(&batch, layers)?;
         for (row, &i) in chunk.iter().enumerate() {
-            states[i] = Some(hidden.get(row)?.narrow(0, 0, lengths[i])?.copy()?);
+            states[i] = Some(row_state(&hidden, row, lengths[i])?);
         }
         done(chunk.len());
     }
@@ -709,6 +709,14 @@ fn bottom_states(
         .into_iter()
         .map(|s| s.expect("batch_plan covers every input"))
         .collect())
+}
+
+/// Row `row`'s first `len` positions of `hidden` (`[batch, seq, hidden]`)
+/// as a tensor `[len, hidden]` with storage of its own: exactly
+/// `len × hidden` values, so keeping it does not keep the batch alive
+/// (candle's `copy` clones the whole underlying storage of a view).
+fn row_state(hidden: &Tensor, row: usize, len: usize) -> candle_core::Result<Tensor> {
+    Ok(hidden.get(row)?.narrow(0, 0, len)?.force_contiguous()?.detach())
 }
 
 /// The states of inputs `idx` padded with zeros to the longest:
@@ -863,6 +871,27 @@ pub fn evaluate_examples(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_state_owns_only_its_own_values() {
+        let hidden = Tensor::arange(0f32, 2.0 * 5.0 * 3.0, &Device::Cpu)
+            .unwrap()
+            .reshape((2, 5, 3))
+            .unwrap();
+        let state = row_state(&hidden, 1, 2).unwrap();
+        assert_eq!(state.dims(), &[2, 3]);
+        assert_eq!(
+            state.to_vec2::<f32>().unwrap(),
+            vec![vec![15.0, 16.0, 17.0], vec![18.0, 19.0, 20.0]]
+        );
+        let (storage, layout) = state.storage_and_layout();
+        let held = match &*storage {
+            candle_core::Storage::Cpu(cpu) => cpu.as_slice::<f32>().unwrap().len(),
+            _ => unreachable!("a CPU tensor"),
+        };
+        assert_eq!(held, 2 * 3, "the state keeps the batch's storage alive");
+        assert_eq!(layout.start_offset(), 0);
+    }
 
     #[test]
     fn schedule_warms_up_then_decays_to_zero() {
