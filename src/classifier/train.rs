@@ -716,7 +716,11 @@ fn bottom_states(
 /// `len × hidden` values, so keeping it does not keep the batch alive
 /// (candle's `copy` clones the whole underlying storage of a view).
 fn row_state(hidden: &Tensor, row: usize, len: usize) -> candle_core::Result<Tensor> {
-    Ok(hidden.get(row)?.narrow(0, 0, len)?.force_contiguous()?.detach())
+    Ok(hidden
+        .get(row)?
+        .narrow(0, 0, len)?
+        .force_contiguous()?
+        .detach())
 }
 
 /// The states of inputs `idx` padded with zeros to the longest:
