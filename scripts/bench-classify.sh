@@ -2,14 +2,14 @@
 # The classification benchmark of docs/benchmarks.md (not a test): for each
 # data set × fusion mode (none, append, kbert) × regime (frozen encoder; full
 # fine-tuning where time allows; topN: only the top N encoder layers
-# fine-tuned, batches grouped by length; topN+lrX: the same with peak
-# learning rate X) × seed, `graft train` on train/dev and the
+# fine-tuned, batches grouped by length; topN+lrX+epN: the same with peak
+# learning rate X and N epochs, either option alone too) × seed, `graft train` on train/dev and the
 # test split evaluated with the best checkpoint; then the table is written
 # by scripts/classify/bench_table.py.
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
-#   SEEDS="1" REGIMES="top4 top4+lr0.0002" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
+#   SEEDS="1" REGIMES="top4 top4+lr0.0002 top12+ep5" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #
 # Each data set is paired with the graph that fits it, in a store of its own
 # under data/bench-classify/stores/: BBC News ↔ finance, TREC ↔ WordNet,
@@ -66,9 +66,18 @@ for ds in $DATASETS; do
           top[0-9]*)
             layers=${regime#top}
             flags+=(--train-layers "${layers%%+*}" --group-by-length)
-            # topN+lrX: a peak learning rate X (a decimal: run names split on '-').
-            case $regime in *+lr*) flags+=(--lr "${regime#*+lr}") ;; esac ;;
-          *) echo "unknown regime $regime (frozen, full, topN, topN+lrX)" >&2; exit 1 ;;
+            # Options after '+': lrX, a peak learning rate X (a decimal: run
+            # names split on '-'); epN, N epochs.
+            IFS=+ read -r -a options <<< "${regime#top*+}"
+            [ "${regime#*+}" = "$regime" ] && options=()
+            for option in "${options[@]}"; do
+              case $option in
+                lr?*) flags+=(--lr "${option#lr}") ;;
+                ep[0-9]*) flags+=(--epochs "${option#ep}") ;;
+                *) echo "regime $regime: unknown option +$option (+lrX, +epN)" >&2; exit 1 ;;
+              esac
+            done ;;
+          *) echo "unknown regime $regime (frozen, full, topN, topN+lrX+epN)" >&2; exit 1 ;;
         esac
         echo "== $ds $fusion $regime seed $seed" >&2
         start=$(date +%s.%N)

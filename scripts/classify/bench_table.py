@@ -18,12 +18,21 @@ PUBLISHED = {
 
 
 def regime_name(regime):
-    """frozen, full, topN (the top N encoder layers fine-tuned) or topN+lrX
-    (the same with peak learning rate X)."""
-    layers, _, lr = regime.partition("+lr")
-    if layers.startswith("top") and layers[3:].isdigit():
-        return f"top {layers[3:]} layers" + (f", lr {float(lr):g}" if lr else "")
-    return regime
+    """frozen, full, topN (the top N encoder layers fine-tuned), optionally
+    followed by +lrX (peak learning rate X) and +epN (N epochs), e.g.
+    top12+lr0.0001+ep5."""
+    layers, *options = regime.split("+")
+    if not (layers.startswith("top") and layers[3:].isdigit()):
+        return regime
+    name = f"top {layers[3:]} layers"
+    for option in options:
+        if option.startswith("lr"):
+            name += f", lr {float(option[2:]):g}"
+        elif option.startswith("ep"):
+            name += f", {int(option[2:])} epochs"
+        else:
+            return regime
+    return name
 
 
 def mean_sd(xs):
