@@ -8,7 +8,8 @@ scripts/fetch-datasets.sh writes them); PREDICTIONS.jsonl is what
 `graft classify --input` printed for the same texts (`id`, `label` per
 line). Prints the error count, then N (default 40) errors drawn with
 Python's `random.seed(SEED)` (default 3): id, gold label -> predicted label,
-text. Single-label models only.
+text. Single-label models only; a fallback answer (`out_of_scope`, with
+`--threshold`) counts as an error.
 """
 import json
 import random
@@ -18,26 +19,40 @@ import sys
 def main(argv):
     if len(argv) not in (3, 4, 5):
         sys.exit(__doc__)
-    n = int(argv[3]) if len(argv) > 3 else 40
-    seed = int(argv[4]) if len(argv) > 4 else 3
+    try:
+        n = int(argv[3]) if len(argv) > 3 else 40
+        seed = int(argv[4]) if len(argv) > 4 else 3
+    except ValueError:
+        sys.exit(f"N and SEED are whole numbers\n{__doc__}")
     gold = {}
     with open(argv[1], encoding="utf-8") as f:
-        for line in f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
             row = json.loads(line)
+            if row["id"] in gold:
+                sys.exit(f"{argv[1]}:{number}: id {row['id']!r} appears twice")
             gold[row["id"]] = (row["label"], row["text"])
-    errors, seen = [], 0
+    errors, answered = [], set()
     with open(argv[2], encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
             answer = json.loads(line)
             if "label" not in answer:
                 sys.exit(f"{argv[2]}:{number}: no label (an error line?): {line.strip()[:200]}")
-            label, text = gold[answer["id"]]
-            seen += 1
+            id_ = answer.get("id")
+            if id_ not in gold:
+                sys.exit(f"{argv[2]}:{number}: id {id_!r} is not in {argv[1]}")
+            if id_ in answered:
+                sys.exit(f"{argv[2]}:{number}: id {id_!r} answered twice")
+            answered.add(id_)
+            label, text = gold[id_]
             if answer["label"] != label:
-                errors.append((answer["id"], label, answer["label"], text))
-    if seen != len(gold):
-        sys.exit(f"{argv[2]} answers {seen} of the {len(gold)} texts of {argv[1]}")
-    print(f"{len(errors)} errors of {seen}")
+                errors.append((id_, label, answer["label"], text))
+    if answered != gold.keys():
+        sys.exit(f"{argv[2]} answers {len(answered)} of the {len(gold)} texts of {argv[1]}")
+    print(f"{len(errors)} errors of {len(answered)}")
     random.seed(seed)
     for id_, label, predicted, text in random.sample(errors, min(n, len(errors))):
         print(f"{id_}\t{label} -> {predicted}\t{text}")

@@ -714,7 +714,9 @@ fn bottom_states(
 /// Row `row`'s first `len` positions of `hidden` (`[batch, seq, hidden]`)
 /// as a tensor `[len, hidden]` with storage of its own: exactly
 /// `len × hidden` values, so keeping it does not keep the batch alive
-/// (candle's `copy` clones the whole underlying storage of a view).
+/// (candle's `copy` clones the whole underlying storage of a view, and
+/// `contiguous` returns the view itself, which is already contiguous;
+/// `detach` drops any link back to the batch through the op graph).
 fn row_state(hidden: &Tensor, row: usize, len: usize) -> candle_core::Result<Tensor> {
     Ok(hidden
         .get(row)?
@@ -895,6 +897,17 @@ mod tests {
         };
         assert_eq!(held, 2 * 3, "the state keeps the batch's storage alive");
         assert_eq!(layout.start_offset(), 0);
+        drop(storage);
+        // From a tensor that tracks gradients: no link back to it either.
+        let tracked = Var::from_tensor(&hidden).unwrap();
+        let tracked = (tracked.as_tensor() * 2.0).unwrap();
+        assert!(tracked.track_op());
+        let state = row_state(&tracked, 0, 1).unwrap();
+        assert!(
+            !state.track_op(),
+            "the state holds the batch through the op graph"
+        );
+        assert_eq!(state.to_vec2::<f32>().unwrap(), vec![vec![0.0, 2.0, 4.0]]);
     }
 
     #[test]
