@@ -68,9 +68,8 @@ for ds in $DATASETS; do
             flags+=(--train-layers "${layers%%+*}" --group-by-length)
             # Options after '+': lrX, a peak learning rate X (a decimal: run
             # names split on '-'); epN, N epochs.
-            IFS=+ read -r -a options <<< "${regime#top*+}"
-            [ "${regime#*+}" = "$regime" ] && options=()
-            for option in "${options[@]}"; do
+            IFS=+ read -r -a parts <<< "$regime"
+            for option in "${parts[@]:1}"; do
               case $option in
                 lr?*) flags+=(--lr "${option#lr}") ;;
                 ep[0-9]*) flags+=(--epochs "${option#ep}") ;;
