@@ -19,6 +19,8 @@
 //! - [`api`]: the actix-web service: SPARQL 1.1 Protocol, Graph Store HTTP
 //!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
 //! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
+//! - [`allocator`]: tuning of mimalloc, the binary's global allocator.
+pub mod allocator;
 pub mod api;
 pub mod cache;
 pub mod classifier;

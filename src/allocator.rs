@@ -1,0 +1,54 @@
+//! Tuning of mimalloc, the global allocator that the `graft` binary and the
+//! benchmarks install (`#[global_allocator]`; with the `override` feature it
+//! also serves C `malloc`, e.g. RocksDB's).
+//!
+//! By default mimalloc 3 hands memory that has been free for a while (1 s)
+//! back to the kernel (it *purges* it, `MADV_DONTNEED`), and the kernel zeroes every
+//! page again at the next touch. The encoder frees and re-allocates tensors of
+//! megabytes many times per batch, so a fine-tuning step spent about a fifth
+//! of its time zeroing pages in the kernel (`clear_page_erms`, seen with
+//! `perf` on a `--train-layers 12` run). [`keep_freed_memory`] turns purging
+//! off: freed memory stays committed and is reused. The price: the resident
+//! size stays at its high-water mark instead of shrinking after a burst.
+//! Measured in `docs/performance.md` ("Allocator: no purging").
+
+/// `mi_option_purge_delay`: index 15 of `mi_option_e` in `mimalloc.h` of
+/// mimalloc 3.3.2, the version libmimalloc-sys 0.1.49 builds by default (2.3.2
+/// with its `v2` feature: the same index); the crate's Rust bindings predate
+/// the option's name. Milliseconds; -1: never purge.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Stops mimalloc from handing freed memory back to the kernel (see the
+/// module's documentation), unless the environment sets
+/// `MIMALLOC_PURGE_DELAY` itself (mimalloc reads it at start-up: e.g.
+/// `MIMALLOC_PURGE_DELAY=1000`, mimalloc's default, to trade speed for a
+/// smaller resident size). Call it first thing in `main`: memory segments
+/// created before it keep purging.
+pub fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets one integer option; mimalloc allows this at any time.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+    }
+}
+
+/// mimalloc's current purge delay in ms (-1: never).
+pub fn purge_delay_ms() -> i64 {
+    // SAFETY: reads one integer option.
+    unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) as i64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purging_is_turned_off_unless_the_environment_says_otherwise() {
+        // Index 15 is purge_delay: mimalloc 3's default is 1000 ms (no other
+        // option of that version defaults to 1000). Nothing else in this test
+        // binary changes it, and the environment does not set it.
+        assert!(std::env::var_os("MIMALLOC_PURGE_DELAY").is_none());
+        assert_eq!(purge_delay_ms(), 1000);
+        keep_freed_memory();
+        assert_eq!(purge_delay_ms(), -1);
+    }
+}
