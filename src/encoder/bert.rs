@@ -12,6 +12,7 @@ use super::batch::Batch;
 use super::config::{Activation, EncoderConfig};
 use super::error::EncoderError;
 use super::fused::{AddLayerNorm, FusedAttention, FusedLinear};
+use super::kernels::backward::LayerNormTrain;
 use super::kernels::{GeluErf, MaskedSoftmax};
 use super::weights::Weights;
 use candle_core::{DType, Tensor, Var, D};
@@ -73,8 +74,12 @@ impl LayerNorm {
     fn forward(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         match mode {
             Mode::Infer => candle_nn::ops::layer_norm(x, &self.weight, &self.bias, self.eps),
-            // The fused op has no backward pass.
-            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps),
+            // candle's fused op has no backward pass; this one does.
+            Mode::Train => x.contiguous()?.apply_op3(
+                &self.weight,
+                &self.bias,
+                LayerNormTrain { eps: self.eps },
+            ),
         }
     }
 }

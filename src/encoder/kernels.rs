@@ -10,7 +10,7 @@
 //! compiled once per instruction set (AVX-512, AVX2+FMA, baseline) and picked
 //! at run time.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// The additive bias for a masked attention score: the most negative finite
@@ -50,6 +50,9 @@ macro_rules! dispatch_simd {
         generic($($arg),*)
     }};
 }
+
+// After the macro: the backward kernels use it.
+pub mod backward;
 
 /// e^x for f32 by range reduction (x = n·ln 2 + r, |r| ≤ ln 2 / 2) and a
 /// degree-6 Taylor polynomial for e^r; relative error below 3e-7 on
@@ -144,31 +147,43 @@ pub(crate) fn add_norm_row(
     out: &mut [f32],
 ) {
     dispatch_simd!((x: &[f32], r: &[f32], gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]), {
-        let h = x.len() as f32;
         for ((o, a), b) in out.iter_mut().zip(x).zip(r) {
             *o = a + b;
         }
-        let mean = lanes_reduce(out, 0.0, |a, b| a + b) / h;
-        let mut acc = [0f32; 16];
-        let chunks = out.chunks_exact(16);
-        let tail = chunks.remainder();
-        for c in chunks {
-            for i in 0..16 {
-                acc[i] += (c[i] - mean) * (c[i] - mean);
-            }
-        }
-        let mut var = 0f32;
-        for a in acc.iter() {
-            var += a;
-        }
-        for t in tail {
-            var += (t - mean) * (t - mean);
-        }
-        let inv = 1.0 / (var / h + eps).sqrt();
-        for ((o, g), b) in out.iter_mut().zip(gamma).zip(beta) {
-            *o = (*o - mean) * inv * g + b;
-        }
+        norm_in_place(out, gamma, beta, eps);
     })
+}
+
+/// The mean of a row and 1/√(variance + ε) (two passes, population variance).
+#[inline(always)]
+fn row_stats(row: &[f32], eps: f32) -> (f32, f32) {
+    let h = row.len() as f32;
+    let mean = lanes_reduce(row, 0.0, |a, b| a + b) / h;
+    let mut acc = [0f32; 16];
+    let chunks = row.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..16 {
+            acc[i] += (c[i] - mean) * (c[i] - mean);
+        }
+    }
+    let mut var = 0f32;
+    for a in acc.iter() {
+        var += a;
+    }
+    for t in tail {
+        var += (t - mean) * (t - mean);
+    }
+    (mean, 1.0 / (var / h + eps).sqrt())
+}
+
+/// `LayerNorm` of one row in place: `(row − mean) / √(var + ε) · γ + β`.
+#[inline(always)]
+fn norm_in_place(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let (mean, inv) = row_stats(row, eps);
+    for ((o, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+        *o = (*o - mean) * inv * g + b;
+    }
 }
 
 /// Folds a slice with 16 independent accumulators so the loop vectorises
@@ -221,12 +236,13 @@ impl CustomOp1 for GeluErf {
         Ok((CpuStorage::F32(dst), layout.shape().clone()))
     }
 
-    /// d/dx x·Φ(x) = Φ(x) + x·φ(x).
+    /// d/dx x·Φ(x) = Φ(x) + x·φ(x), in one pass ([`backward::GeluErfGrad`]).
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let cdf = ((arg * std::f64::consts::FRAC_1_SQRT_2)?.erf()? + 1.0)? * 0.5;
-        let pdf = (arg.sqr()? * -0.5)?.exp()? * (1.0 / (2.0 * std::f64::consts::PI).sqrt());
-        let d = (cdf? + (arg * pdf?)?)?;
-        Ok(Some(grad_res.mul(&d)?))
+        let x = arg.contiguous()?;
+        Ok(Some(x.apply_op2_no_bwd(
+            &grad_res.contiguous()?,
+            &backward::GeluErfGrad,
+        )?))
     }
 }
 
@@ -286,7 +302,8 @@ impl CustomOp2 for MaskedSoftmax {
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
-    /// For y = softmax(scale·x + b): dx = scale · y ⊙ (dy − Σ(dy ⊙ y)).
+    /// For y = softmax(scale·x + b): dx = scale · y ⊙ (dy − Σ(dy ⊙ y)), in
+    /// one pass per row ([`backward::SoftmaxGrad`]).
     fn bwd(
         &self,
         _scores: &Tensor,
@@ -294,16 +311,18 @@ impl CustomOp2 for MaskedSoftmax {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dot = (grad_res * res)?.sum_keepdim(D::Minus1)?;
-        let d = (res * grad_res.broadcast_sub(&dot)?)?;
-        Ok((Some((d * self.scale as f64)?), None))
+        let dx = res.contiguous()?.apply_op2_no_bwd(
+            &grad_res.contiguous()?,
+            &backward::SoftmaxGrad { scale: self.scale },
+        )?;
+        Ok((Some(dx), None))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, D};
 
     fn reference_gelu(x: f64) -> f64 {
         // candle's own erf-GELU in f64 is the reference.
