@@ -19,8 +19,7 @@
 //! - [`api`]: the actix-web service: SPARQL 1.1 Protocol, Graph Store HTTP
 //!   Protocol, health. Translates HTTP to calls on the core and errors to statuses.
 //! - [`cli`]: the `graft` subcommands; parses flags and calls the parts.
-//! - [`allocator`]: tuning of mimalloc, the binary's global allocator.
-pub mod allocator;
+//! - [`runtime`]: process-wide tuning (the allocator's) applied in `main`.
 pub mod api;
 pub mod cache;
 pub mod classifier;
@@ -30,4 +29,5 @@ pub mod fusion;
 pub mod graph;
 pub mod knowledge;
 pub mod link;
+pub mod runtime;
 pub mod serving;

@@ -9,7 +9,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    graft::allocator::keep_freed_memory();
+    graft::runtime::tune();
     let cli = graft::cli::Cli::parse();
     std::process::exit(graft::cli::run(cli));
 }

@@ -1,7 +1,9 @@
-//! Tuning of mimalloc, the global allocator that the `graft` binary and the
-//! benchmarks install (`#[global_allocator]`; with the `override` feature it
-//! also serves C `malloc`, e.g. RocksDB's).
+//! Process-wide tuning that the `graft` binary and the benchmarks apply
+//! first thing in `main` ([`tune`]): mimalloc's purging, found with `perf`
+//! on a fine-tuning run; the gain is in `docs/performance.md`.
 //!
+//! **Allocator.** mimalloc is the global allocator (`#[global_allocator]`;
+//! with its `override` feature it also serves C `malloc`, e.g. RocksDB's).
 //! By default mimalloc 3 hands memory that has been free for a while (1 s)
 //! back to the kernel (it *purges* it, `MADV_DONTNEED`), and the kernel zeroes every
 //! page again at the next touch. The encoder frees and re-allocates tensors of
@@ -10,7 +12,17 @@
 //! `perf` on a `--train-layers 12` run). [`keep_freed_memory`] turns purging
 //! off: freed memory stays committed and is reused. The price: the resident
 //! size stays at its high-water mark instead of shrinking after a burst.
-//! Measured in `docs/performance.md` ("Allocator: no purging").
+//!
+//! (Tried and left out: lowering the spin of candle's thread-pool workers,
+//! `CANDLE_BARRIER_POOL_SPIN_LIMIT`, from 25,000 to 1,000 or 0 made a training
+//! step ≈ 25 % faster while another process shared the cores, and ≈ 8 %
+//! slower on an idle machine.)
+
+/// Applies this module's tuning; call it first thing in `main`, before the
+/// allocator has handed out much memory.
+pub fn tune() {
+    keep_freed_memory();
+}
 
 /// `mi_option_purge_delay`: index 15 of `mi_option_e` in `mimalloc.h` of
 /// mimalloc 3.3.2, the version libmimalloc-sys 0.1.49 builds by default (2.3.2
