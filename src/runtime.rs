@@ -31,16 +31,29 @@ pub fn tune() {
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Stops mimalloc from handing freed memory back to the kernel (see the
-/// module's documentation), unless the environment sets
-/// `MIMALLOC_PURGE_DELAY` itself (mimalloc reads it at start-up: e.g.
-/// `MIMALLOC_PURGE_DELAY=1000`, mimalloc's default, to trade speed for a
-/// smaller resident size). Call it first thing in `main`: memory segments
-/// created before it keep purging.
+/// module's documentation), unless the environment sets the purge delay
+/// itself ([`purge_delay_set_by_environment`]; mimalloc reads it at start-up:
+/// e.g. `MIMALLOC_PURGE_DELAY=1000`, mimalloc's default, to trade speed for a
+/// smaller resident size). mimalloc reads the option at every free, so it
+/// applies to memory allocated before the call too. Call it first thing in
+/// `main`, before other threads start: mimalloc sets options without atomics.
 pub fn keep_freed_memory() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one integer option; mimalloc allows this at any time.
+    if !purge_delay_set_by_environment() {
+        // SAFETY: sets one integer option, before other threads exist.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
     }
+}
+
+/// Whether the environment sets mimalloc's purge delay: `MIMALLOC_PURGE_DELAY`
+/// or its old name `MIMALLOC_RESET_DELAY`, in any case (mimalloc compares
+/// names without regard to case).
+pub fn purge_delay_set_by_environment() -> bool {
+    std::env::vars_os().any(|(name, _)| {
+        name.to_str().is_some_and(|n| {
+            n.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
+                || n.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
+        })
+    })
 }
 
 /// mimalloc's current purge delay in ms (-1: never).
@@ -55,12 +68,17 @@ mod tests {
 
     #[test]
     fn purging_is_turned_off_unless_the_environment_says_otherwise() {
-        // Index 15 is purge_delay: mimalloc 3's default is 1000 ms (no other
-        // option of that version defaults to 1000). Nothing else in this test
-        // binary changes it, and the environment does not set it.
-        assert!(std::env::var_os("MIMALLOC_PURGE_DELAY").is_none());
-        assert_eq!(purge_delay_ms(), 1000);
+        // Index 15 is purge_delay: without a setting in the environment it
+        // holds mimalloc 3's default, 1000 ms (no other option of that
+        // version defaults to 1000). Nothing else in this test binary
+        // changes it.
+        let before = purge_delay_ms();
         keep_freed_memory();
-        assert_eq!(purge_delay_ms(), -1);
+        if purge_delay_set_by_environment() {
+            assert_eq!(purge_delay_ms(), before, "the environment's value wins");
+        } else {
+            assert_eq!(before, 1000);
+            assert_eq!(purge_delay_ms(), -1);
+        }
     }
 }
