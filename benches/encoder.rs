@@ -22,7 +22,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 }
 
 fn main() {
-    graft::runtime::tune();
+    graft::runtime::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = arg(&args, "--model")

@@ -9,7 +9,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    graft::runtime::tune();
+    graft::runtime::keep_freed_memory();
     let cli = graft::cli::Cli::parse();
     std::process::exit(graft::cli::run(cli));
 }

@@ -1,5 +1,5 @@
 //! Process-wide tuning that the `graft` binary and the benchmarks apply
-//! first thing in `main` ([`tune`]): mimalloc's purging, found with `perf`
+//! first thing in `main` ([`keep_freed_memory`]): mimalloc's purging, found with `perf`
 //! on a fine-tuning run; the gain is in `docs/performance.md`.
 //!
 //! **Allocator.** mimalloc is the global allocator (`#[global_allocator]`;
@@ -13,16 +13,8 @@
 //! off: freed memory stays committed and is reused. The price: the resident
 //! size stays at its high-water mark instead of shrinking after a burst.
 //!
-//! (Tried and left out: lowering the spin of candle's thread-pool workers,
-//! `CANDLE_BARRIER_POOL_SPIN_LIMIT`, from 25,000 to 1,000 or 0 made a training
-//! step ≈ 25 % faster while another process shared the cores, and ≈ 8 %
-//! slower on an idle machine.)
-
-/// Applies this module's tuning; call it first thing in `main`, before the
-/// allocator has handed out much memory.
-pub fn tune() {
-    keep_freed_memory();
-}
+//! (Lowering the spin of candle's thread-pool workers was tried and left
+//! out: `docs/performance.md`.)
 
 /// `mi_option_purge_delay`: index 15 of `mi_option_e` in `mimalloc.h` of
 /// mimalloc 3.3.2, the version libmimalloc-sys 0.1.49 builds by default (2.3.2
@@ -57,7 +49,8 @@ pub fn purge_delay_set_by_environment() -> bool {
 }
 
 /// mimalloc's current purge delay in ms (-1: never).
-pub fn purge_delay_ms() -> i64 {
+#[cfg(test)]
+fn purge_delay_ms() -> i64 {
     // SAFETY: reads one integer option.
     unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) as i64 }
 }

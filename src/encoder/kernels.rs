@@ -1,6 +1,6 @@
 //! Fused CPU kernels for the encoder's hot element-wise steps, as candle
-//! custom ops (forward on CPU slices, backward in candle tensor ops so
-//! fine-tuning sees gradients).
+//! custom ops (forward on CPU slices; their backward passes, for
+//! fine-tuning, in [`backward`]).
 //!
 //! Why own kernels: candle's generic softmax and its erf-GELU are scalar and
 //! allocate intermediates; on this machine they cost about a third of a
