@@ -658,6 +658,11 @@ fn a_model_reloads_under_load_without_dropping_requests() {
         }
         outcome(r.call())
     };
+    let m = metrics(&server);
+    for result in ["ok", "failed"] {
+        let series = format!("graft_model_reloads_total{{model=\"cs\",result=\"{result}\"}} 0");
+        assert!(m.contains(&series), "declared before any reload: {m}");
+    }
     let (status, body, _) = reload(None);
     assert_error(status, 401, &body, "unauthorized");
     let (status, body, _) = reload(Some("wrong"));
@@ -1041,7 +1046,8 @@ fn graft_classify_answers_as_the_server_does_and_reads_json_lines() {
     let mut lines: Vec<String> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({"text": t, "id": i}).to_string())
+        // A prepared data set's line carries its `label`: ignored.
+        .map(|(i, t)| json!({"text": t, "id": i, "label": "billing"}).to_string())
         .collect();
     lines.insert(1, "{\"txt\": \"typo\"}".into());
     lines.push(json!({"text": " "}).to_string());

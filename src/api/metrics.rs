@@ -131,6 +131,15 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// Makes `model_reloads_total` show `model` at 0 for both results before
+    /// its first reload, so a dashboard's rate() and alerts see the series
+    /// from the start (Prometheus' advice for labelled counters).
+    pub fn declare_model(&self, model: &str) {
+        for result in ["ok", "failed"] {
+            self.reloads.with_label_values(&[model, result]);
+        }
+    }
+
     /// Counts one model reload.
     pub fn reload(&self, model: &str, ok: bool) {
         self.reloads

@@ -127,6 +127,9 @@ impl AppState {
         metrics: Arc<Metrics>,
         config: ServeConfig,
     ) -> Self {
+        for name in classify.models.names() {
+            metrics.declare_model(&name);
+        }
         Self {
             store: classify.store.clone(),
             linker: classify.linker.clone(),

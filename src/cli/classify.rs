@@ -162,7 +162,9 @@ pub struct ClassifyArgs {
     pub text: Option<String>,
     /// A JSON Lines file (`-` = standard input), one `{"text": "...", "id":
     /// optional}` per line; prints one answer per line (with its `id`), in
-    /// order. Texts are classified in batches of 64, as the server does.
+    /// order. Other fields (such as a data set's `label`) are ignored, so a
+    /// prepared split can be classified as it is. Texts are classified in
+    /// batches of 64, as the server does.
     #[arg(long, conflicts_with = "text")]
     pub input: Option<PathBuf>,
     /// Labels in the ranking.
@@ -413,9 +415,9 @@ struct AnswerLine<'a> {
     id: Option<&'a serde_json::Value>,
 }
 
-/// One line of `graft classify --input`.
+/// One line of `graft classify --input`; fields other than `text` and `id`
+/// are ignored (a data set's `label`, say).
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ClassifyLine {
     text: String,
     #[serde(default)]
