@@ -224,6 +224,85 @@ fn default_graph_and_whole_dataset() {
 }
 
 #[test]
+fn behind_a_proxy_new_graphs_are_named_under_the_public_url() {
+    let server = Server::start(&["--public-url", "https://kb.example.org/graft/"]);
+    // A client-sent X-Forwarded-Host must not rename the graph either.
+    let response = agent()
+        .post(&server.url("/store"))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .set("Content-Type", "text/turtle")
+        .set("X-Forwarded-Host", "attacker.example")
+        .send_string(DOC)
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.header("Location").unwrap().to_owned();
+    let id = location
+        .strip_prefix("https://kb.example.org/graft/store/graphs/")
+        .unwrap_or_else(|| panic!("{location}"));
+    // The proxy strips the prefix: graft sees /store/graphs/ID and serves
+    // the graph named by the public IRI, which ?graph= also reaches.
+    let direct = agent()
+        .get(&server.url(&format!("/store/graphs/{id}")))
+        .set("Accept", "application/n-triples")
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(direct.lines().count(), 3);
+    let (s, indirect, _) = send("GET", &server, &[("graph", &location)], None, b"");
+    assert_eq!(s, 200);
+    assert!(
+        indirect.contains("<http://example.org/c>") && indirect.contains("\"A\"@en"),
+        "{indirect}"
+    );
+    // Relative IRIs sent to the default graph resolve against the public URL.
+    let (s, _, _) = send(
+        "PUT",
+        &server,
+        &[("default", "")],
+        Some("text/turtle"),
+        b"<a> <p> <b> .",
+    );
+    assert_eq!(s, 204, "the default graph always exists");
+    let (_, default, _) = outcome(
+        agent()
+            .get(&server.url("/store"))
+            .query("default", "")
+            .set("Accept", "application/n-triples")
+            .call(),
+    );
+    assert!(
+        default.contains("<https://kb.example.org/graft/a>"),
+        "{default}"
+    );
+}
+
+#[test]
+fn a_bad_public_url_is_refused_before_the_store_is_touched() {
+    let tmp = tempfile::tempdir().unwrap();
+    for bad in [
+        "kb.example.org",
+        "ftp://kb.example.org",
+        "https://kb.example.org/?x=1",
+    ] {
+        let out = graft(
+            tmp.path(),
+            &["serve", "--bind", "127.0.0.1:0", "--public-url", bad],
+        );
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--public-url") && stderr.contains(bad),
+            "{stderr}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().next().is_none(),
+        "no store was created"
+    );
+}
+
+#[test]
 fn rdf_formats_in_and_out() {
     let server = Server::start(&[]);
     let json_ld = r#"{"@id": "http://example.org/j", "http://example.org/name": "Jay"}"#;

@@ -2,7 +2,9 @@
 //! 2013). `?graph=IRI` names a graph, `?default` the default graph; with
 //! neither, GET returns the whole dataset and POST adds a dataset document
 //! (or, for a triple format, creates a new graph and answers 201 with its IRI,
-//! `http://HOST/store/graphs/ID`, which is also served directly at that URL).
+//! `ORIGIN/store/graphs/ID`, which is also served directly at that URL).
+//! `ORIGIN` is `--public-url` when set (behind a proxy), else the request's
+//! scheme and `Host`.
 
 use super::{auth, body, negotiate, stream, ApiError, AppState};
 use crate::graph::format::RDF_FORMATS;
@@ -16,14 +18,24 @@ enum Addressed {
     Dataset,
 }
 
-fn addressed(req: &HttpRequest) -> Result<Addressed, ApiError> {
+/// Where clients reach graft: `ServeConfig::public_url` when set, else the
+/// scheme and host of the request (its `Host`, or a `Forwarded` /
+/// `X-Forwarded-Host` header, as actix reads them). No trailing slash.
+fn origin(req: &HttpRequest, config: &super::ServeConfig) -> String {
+    match &config.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+fn addressed(req: &HttpRequest, config: &super::ServeConfig) -> Result<Addressed, ApiError> {
     if req.match_info().get("id").is_some() {
         // Direct identification (Graph Store Protocol 4.1): the request URL is
         // the graph's IRI, as for the graphs POST /store creates.
-        let iri = {
-            let info = req.connection_info();
-            format!("{}://{}{}", info.scheme(), info.host(), req.path())
-        };
+        let iri = format!("{}{}", origin(req, config), req.path());
         return Ok(Addressed::Graph(GraphTarget::Named(parse_iri(&iri)?)));
     }
     let params = body::form_pairs(req.query_string().as_bytes());
@@ -74,7 +86,7 @@ fn body_format(req: &HttpRequest) -> Result<RdfFormat, ApiError> {
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let timeout = state.config.query_timeout;
-    match addressed(&req)? {
+    match addressed(&req, &state.config)? {
         Addressed::Graph(target) => {
             let format = negotiate::rdf_format(accept(&req), &RDF_FORMATS)?;
             if !state.store.graph_exists(&target)? {
@@ -110,7 +122,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     params(("graph" = Option<String>, Query, description = "The graph's IRI"), ("default" = Option<String>, Query, description = "The default graph")),
     responses((status = 200, description = "The graph exists"), (status = 404, description = "No such graph"), (status = 406, description = "No acceptable format")))]
 pub async fn head(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (format, exists) = match addressed(&req)? {
+    let (format, exists) = match addressed(&req, &state.config)? {
         Addressed::Graph(target) => (
             negotiate::rdf_format(accept(&req), &RDF_FORMATS)?,
             state.store.graph_exists(&target)?,
@@ -149,7 +161,7 @@ pub async fn put(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::authorize_write(&req, &state)?;
-    let Addressed::Graph(target) = addressed(&req)? else {
+    let Addressed::Graph(target) = addressed(&req, &state.config)? else {
         return Err(ApiError::bad_request(
             "bad_request",
             "PUT needs ?graph=IRI or ?default",
@@ -157,7 +169,7 @@ pub async fn put(
     };
     let format = body_format(&req)?;
     let bytes = body::read(&req, payload, &state.config).await?;
-    let base = base_iri(&req, &target);
+    let base = base_iri(&req, &state.config, &target);
     let store = state.store.clone();
     let created = web::block(move || store.replace_graph(&target, format, Some(&base), &bytes))
         .await
@@ -184,13 +196,13 @@ pub async fn post(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::authorize_write(&req, &state)?;
-    let addressed = addressed(&req)?;
+    let addressed = addressed(&req, &state.config)?;
     let format = body_format(&req)?;
     let bytes = body::read(&req, payload, &state.config).await?;
     let store = state.store.clone();
     match addressed {
         Addressed::Graph(target) => {
-            let base = base_iri(&req, &target);
+            let base = base_iri(&req, &state.config, &target);
             let created =
                 web::block(move || store.add_to_graph(&target, format, Some(&base), &bytes))
                     .await
@@ -205,15 +217,11 @@ pub async fn post(
         }
         Addressed::Dataset => {
             // Graph Store Protocol 5.5: the server names the new graph.
-            let iri = {
-                let info = req.connection_info();
-                format!(
-                    "{}://{}/store/graphs/{}",
-                    info.scheme(),
-                    info.host(),
-                    new_graph_id()
-                )
-            };
+            let iri = format!(
+                "{}/store/graphs/{}",
+                origin(&req, &state.config),
+                new_graph_id()
+            );
             let target = GraphTarget::Named(parse_iri(&iri)?);
             let base = iri.clone();
             web::block(move || store.add_to_graph(&target, format, Some(&base), &bytes))
@@ -239,7 +247,7 @@ pub async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::authorize_write(&req, &state)?;
-    let Addressed::Graph(target) = addressed(&req)? else {
+    let Addressed::Graph(target) = addressed(&req, &state.config)? else {
         return Err(ApiError::bad_request(
             "bad_request",
             "DELETE needs ?graph=IRI or ?default (graft does not delete the whole dataset over HTTP)",
@@ -261,13 +269,10 @@ fn created_or_no_content(created: bool) -> HttpResponse {
 }
 
 /// Relative IRIs in a body resolve against the graph's IRI (or the request URL).
-fn base_iri(req: &HttpRequest, target: &GraphTarget) -> String {
+fn base_iri(req: &HttpRequest, config: &super::ServeConfig, target: &GraphTarget) -> String {
     match target {
         GraphTarget::Named(n) => n.as_str().to_owned(),
-        GraphTarget::Default => {
-            let info = req.connection_info();
-            format!("{}://{}/store", info.scheme(), info.host())
-        }
+        GraphTarget::Default => format!("{}/store", origin(req, config)),
     }
 }
 

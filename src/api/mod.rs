@@ -65,6 +65,57 @@ pub struct ServeConfig {
     /// Most requests of `/v1/classify`, `/v1/link` and `/v1/embed` in
     /// flight at once; more get 429 at once instead of queueing.
     pub max_concurrent: usize,
+    /// The URL clients reach graft at (scheme, host, optional path prefix;
+    /// no trailing slash, see [`public_url`]), for a server behind a proxy:
+    /// the graphs `POST /store` creates are named under it, and relative
+    /// IRIs in bodies sent to `?default` resolve against it. `None`: the
+    /// request's scheme and `Host` header.
+    pub public_url: Option<String>,
+}
+
+/// Why a `--public-url` is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PublicUrlError {
+    /// Not an absolute IRI.
+    #[error("{url:?} is not an absolute URL: {reason}")]
+    NotAbsolute {
+        /// The value given.
+        url: String,
+        /// The IRI parser's message.
+        reason: String,
+    },
+    /// Not `http` or `https`, or with a query or fragment.
+    #[error("{url:?} must be an http:// or https:// URL without a query or fragment (e.g. https://kb.example.org/graft)")]
+    Unsupported {
+        /// The value given.
+        url: String,
+    },
+}
+
+/// Checks a public base URL and drops its trailing slashes
+/// (`https://kb.example.org/graft/` → `https://kb.example.org/graft`).
+///
+/// # Errors
+/// [`PublicUrlError`] for a relative IRI, a scheme other than http(s), no
+/// host, a query or a fragment.
+pub fn public_url(url: &str) -> Result<String, PublicUrlError> {
+    let iri = oxigraph::model::NamedNode::new(url).map_err(|e| PublicUrlError::NotAbsolute {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let s = iri.as_str();
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !s.contains(['?', '#']) => {
+            Ok(s.trim_end_matches('/').to_owned())
+        }
+        _ => Err(PublicUrlError::Unsupported {
+            url: url.to_owned(),
+        }),
+    }
 }
 
 impl Default for ServeConfig {
@@ -80,6 +131,7 @@ impl Default for ServeConfig {
             cors_origins: Vec::new(),
             workers: 0,
             body_timeout: Duration::from_secs(30),
+            public_url: None,
             max_concurrent: 256,
         }
     }
@@ -376,5 +428,45 @@ async fn purge_cache(state: web::Data<AppState>) {
             }
         }
         purged_at = Some(generation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{public_url, PublicUrlError};
+
+    #[test]
+    fn a_public_url_is_checked_and_loses_its_trailing_slash() {
+        assert_eq!(
+            public_url("https://kb.example.org/graft/").unwrap(),
+            "https://kb.example.org/graft"
+        );
+        assert_eq!(
+            public_url("HTTP://127.0.0.1:8080").unwrap(),
+            "HTTP://127.0.0.1:8080"
+        );
+        for relative in ["kb.example.org", "/graft", ""] {
+            assert!(
+                matches!(
+                    public_url(relative),
+                    Err(PublicUrlError::NotAbsolute { .. })
+                ),
+                "{relative:?}"
+            );
+        }
+        for unsupported in [
+            "ftp://kb.example.org",
+            "urn:graft:kb",
+            "http:///path",
+            "https://kb.example.org/?a=1",
+            "https://kb.example.org/#top",
+        ] {
+            let e = public_url(unsupported).unwrap_err();
+            assert!(
+                matches!(e, PublicUrlError::Unsupported { .. }),
+                "{unsupported:?}"
+            );
+            assert!(e.to_string().contains(unsupported), "{e}");
+        }
     }
 }

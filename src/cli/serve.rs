@@ -100,6 +100,13 @@ pub struct ServeArgs {
     /// Longest wait for a JSON request body, in seconds; slower clients get 408.
     #[arg(long, default_value_t = 30)]
     pub body_timeout_s: u64,
+
+    /// The URL clients reach graft at when it is behind a proxy (e.g.
+    /// https://kb.example.org/graft): graphs created by POST /store are
+    /// named ORIGIN/store/graphs/ID under it. Default: the request's scheme
+    /// and Host header.
+    #[arg(long, env = "GRAFT_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The `(name, folder)` pairs of `--model` and `--models-dir`.
@@ -152,6 +159,12 @@ pub fn run(data_dir: &Path, args: ServeArgs) -> CliResult {
         workers: args.workers,
         body_timeout: Duration::from_secs(args.body_timeout_s.max(1)),
         max_concurrent: args.max_concurrent.max(1),
+        public_url: args
+            .public_url
+            .as_deref()
+            .map(api::public_url)
+            .transpose()
+            .map_err(|e| format!("--public-url {e}"))?,
     };
     let models = model_list(&args)?;
     let link_config = super::link::load_config(args.link_config.as_deref())?;
