@@ -19,17 +19,25 @@ PUBLISHED = {
 
 def regime_name(regime):
     """frozen, full, topN (the top N encoder layers fine-tuned), optionally
-    followed by +lrX (peak learning rate X) and +epN (N epochs), e.g.
-    top12+lr0.0001+ep5."""
-    layers, *options = regime.split("+")
-    if not (layers.startswith("top") and layers[3:].isdigit()):
+    followed by +lrX (peak learning rate X), +epN (N epochs), +lenN (N text
+    tokens) and +grouped (batches grouped by length), e.g.
+    top12+lr0.0001+ep5 or full+grouped+len256 (as scripts/bench-classify.sh)."""
+    base, *options = regime.split("+")
+    if base.startswith("top") and base[3:].isdigit():
+        name = f"top {base[3:]} layers"
+    elif base in ("frozen", "full"):
+        name = base
+    else:
         return regime
-    name = f"top {layers[3:]} layers"
     for option in options:
         if option.startswith("lr"):
             name += f", lr {float(option[2:]):g}"
-        elif option.startswith("ep"):
+        elif option.startswith("ep") and option[2:].isdigit():
             name += f", {int(option[2:])} epochs"
+        elif option.startswith("len") and option[3:].isdigit():
+            name += f", {int(option[3:])} tokens"
+        elif option == "grouped":
+            name += ", grouped by length"
         else:
             return regime
     return name
