@@ -8,7 +8,8 @@
 //! JSON object.
 
 use candle_core::{DType, Device, Tensor, Var, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::ParamsAdamW;
+use graft::classifier::optim::GroupedAdamW;
 use graft::encoder::{masked_mean, Batch, Encoder, Mode, Sequence};
 use std::time::Instant;
 
@@ -58,8 +59,20 @@ fn main() {
     let head_b = Var::zeros(5, DType::F32, &dev).unwrap();
     let mut vars = vec![head_w.clone(), head_b.clone()];
     vars.extend(encoder.model().vars().iter().cloned());
-    let mut opt = AdamW::new(
-        vars.clone(),
+    // The optimizer groups graft train uses (no decay on biases and layer norms).
+    let names = ["classifier.weight".to_owned(), "classifier.bias".to_owned()]
+        .into_iter()
+        .chain(
+            encoder
+                .model()
+                .named_parameters()
+                .iter()
+                .map(|(n, _)| n.clone()),
+        );
+    let mut opt = GroupedAdamW::new(
+        names.zip(vars.iter().cloned()).collect(),
+        encoder.config().num_layers,
+        1.0,
         ParamsAdamW {
             lr: 2e-5,
             weight_decay: 0.01,
@@ -100,7 +113,7 @@ fn main() {
                 }
             }
         }
-        opt.step(&grads).unwrap();
+        opt.step(2e-5, &grads).unwrap();
         let _ = logits.argmax(D::Minus1);
     };
     step(); // warm-up

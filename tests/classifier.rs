@@ -299,6 +299,45 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
         );
     }
 
+    // Layer-wise learning-rate decay, every weight trained: with ξ tiny the
+    // layers below the top and the embeddings stay (almost) where they
+    // were, the top layer trains at the full rate.
+    let decayed = tmp.path().join("decayed");
+    graft_ok(
+        tmp.path(),
+        &train_args(
+            &train,
+            &dev,
+            &decayed,
+            &model,
+            &[
+                "--fusion",
+                "none",
+                "--lr",
+                "1e-3",
+                "--layer-lr-decay",
+                "1e-6",
+            ],
+        ),
+    );
+    let moved_decayed = moved(&decayed);
+    for (name, diff) in &moved_decayed {
+        if name.starts_with("embeddings.") || name.starts_with("encoder.layer.0.") {
+            assert!(
+                *diff < 1e-6,
+                "{name} trains at ξ or ξ² of the rate: moved {diff}"
+            );
+        }
+    }
+    assert!(
+        moved_decayed
+            .iter()
+            .any(|(name, diff)| name.starts_with("encoder.layer.1.") && *diff > 1e-5),
+        "the top layer trains at the full rate"
+    );
+    let card = Classifier::load(&decayed).unwrap().card;
+    assert_eq!(card.training["layer_lr_decay"], 1e-6);
+
     // Bad values: no such layer count, and not with a frozen encoder.
     let out = tmp.path().join("bad");
     for (extra, expect) in [
@@ -309,6 +348,12 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
             "cannot be used with",
         ),
         (vec!["--train-layers", "two"], "invalid value"),
+        (vec!["--layer-lr-decay", "0"], "--layer-lr-decay 0"),
+        (
+            vec!["--layer-lr-decay", "1.5"],
+            "give a factor above 0 and at most 1",
+        ),
+        (vec!["--layer-lr-decay", "NaN"], "--layer-lr-decay NaN"),
     ] {
         let mut args = train_args(&train, &dev, &out, &model, &["--fusion", "none"]);
         args.extend(extra.iter().copied());

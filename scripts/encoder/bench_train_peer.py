@@ -1,7 +1,7 @@
 """PyTorch doing graft's fine-tuning step (benches/train.rs): all-MiniLM-L6-v2
 in training mode (dropout), masked mean pooling, a linear head over 5 labels,
 cross-entropy, backward, clipping to global norm 1, AdamW (lr 2e-5, weight
-decay 0.01), at batch 16 x 128 tokens (the first 16 "long" texts of
+decay 0.01 on weight matrices only), at batch 16 x 128 tokens (the first 16 "long" texts of
 benches/encoder-inputs.json). 2 threads, eager. Prints one JSON object."""
 import argparse
 import json
@@ -26,8 +26,14 @@ def main():
     model = AutoModel.from_pretrained(a.model_dir)
     model.train()
     head = torch.nn.Linear(model.config.hidden_size, 5)
-    params = list(model.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=2e-5, weight_decay=0.01)
+    named = list(model.named_parameters()) + [("classifier." + n, p) for n, p in head.named_parameters()]
+    params = [p for _, p in named]
+    # Two groups, as graft train (and Hugging Face's Trainer): no weight
+    # decay on biases and LayerNorm parameters.
+    plain = [p for n, p in named if n.endswith("bias") or "LayerNorm." in n]
+    decayed = [p for n, p in named if not (n.endswith("bias") or "LayerNorm." in n)]
+    opt = torch.optim.AdamW([{"params": decayed, "weight_decay": 0.01},
+                             {"params": plain, "weight_decay": 0.0}], lr=2e-5)
     targets = torch.tensor([i % 5 for i in range(16)])
 
     def step():

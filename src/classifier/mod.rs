@@ -4,6 +4,8 @@
 //! - [`data`]: CSV / TSV / JSON Lines examples, checked line by line.
 //! - [`train`](mod@train): AdamW, warm-up and decay, clipping, class weights,
 //!   early stopping on dev macro-F1, frozen or full fine-tuning.
+//! - [`optim`]: AdamW parameter groups (no decay on biases and layer norms;
+//!   layer-wise learning-rate decay).
 //! - [`metrics`]: accuracy, per-label P/R/F1, macro/micro, confusion matrix.
 //! - [`model`]: `graft.json` and loading a trained folder; probabilities.
 //! - [`report`]: the evaluation as JSON, Markdown and an SVG picture.
@@ -11,6 +13,7 @@
 pub mod data;
 pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod report;
 pub mod train;
 

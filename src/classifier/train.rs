@@ -32,10 +32,11 @@ use super::metrics::{evaluate, Metrics};
 use super::model::{
     decide, Classifier, ClassifierError, EncoderCard, GraphCard, ModelCard, CARD_FORMAT,
 };
+use super::optim::GroupedAdamW;
 use crate::encoder::{map_batches, Batch, Encoder, Mode, Pooling, Sequence};
 use crate::fusion::{FusedInput, Fuser, FusionLimits, FusionMode, Injection};
 use candle_core::{DType, Device, Tensor, Var, D};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_nn::ParamsAdamW;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::collections::HashMap;
@@ -58,7 +59,13 @@ pub struct TrainOptions {
     pub lr: f64,
     /// Share of all steps spent warming the learning rate up from 0.
     pub warmup: f64,
+    /// AdamW's decoupled weight decay, on weight matrices only (see
+    /// [`super::optim`]).
     pub weight_decay: f64,
+    /// Layer-wise learning-rate decay ξ in (0, 1]: layer `i` of `L` trains
+    /// at ξ^(L−1−i) of the rate, the embeddings at ξ^L (see
+    /// [`super::optim`]); 1 = off.
+    pub layer_lr_decay: f64,
     pub seed: u64,
     pub freeze_encoder: bool,
     /// Fine-tune only the top N transformer layers (and the head); `None`
@@ -273,6 +280,8 @@ pub fn train(
     progress: &dyn Fn(Progress),
 ) -> Result<Trained, ClassifierError> {
     check_out(&opts.base, &opts.out)?;
+    super::optim::check_layer_decay(opts.layer_lr_decay)
+        .map_err(|e| ClassifierError::Other(e.to_string()))?;
     let trainable = !opts.freeze_encoder;
     if opts.freeze_encoder && opts.train_layers.is_some() {
         return Err(ClassifierError::Other(
@@ -445,14 +454,23 @@ pub fn train(
         )?;
         Ok(encoder.pool(&h, &batch, opts.pooling)?)
     };
-    let mut opt = AdamW::new(
-        vars.clone(),
+    let named: Vec<(String, Var)> = ["classifier.weight", "classifier.bias"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(trained_names.iter().cloned())
+        .zip(vars.iter().cloned())
+        .collect();
+    let mut opt = GroupedAdamW::new(
+        named,
+        n_layers,
+        opts.layer_lr_decay,
         ParamsAdamW {
             lr: opts.lr,
             weight_decay: opts.weight_decay,
             ..ParamsAdamW::default()
         },
-    )?;
+    )
+    .map_err(|e| ClassifierError::Other(e.to_string()))?;
     let head_logits = |pooled: &Tensor| -> candle_core::Result<Tensor> {
         pooled
             .matmul(&head_w.as_tensor().t()?)?
@@ -554,8 +572,7 @@ pub fn train(
             let l = loss(&head_logits(&pooled)?, &targets, &weights, opts.multi_label)?;
             let mut grads = l.backward()?;
             clip(&mut grads, &vars, opts.clip_norm)?;
-            opt.set_learning_rate(schedule(opts.lr, opts.warmup, step, total_steps));
-            opt.step(&grads)?;
+            opt.step(schedule(opts.lr, opts.warmup, step, total_steps), &grads)?;
             step += 1;
             let lv = l.to_scalar::<f32>()? as f64;
             epoch_loss += lv * chunk.len() as f64;
@@ -660,6 +677,7 @@ pub fn train(
             "data": data_info,
             "epochs": opts.epochs, "best_epoch": best_epoch, "batch_size": opts.batch_size,
             "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
+            "weight_decay_excludes": ["bias", "LayerNorm"], "layer_lr_decay": opts.layer_lr_decay,
             "seed": opts.seed, "patience": opts.patience, "clip_norm": opts.clip_norm,
             "class_weights": if opts.balanced { "balanced" } else { "none" },
             "head_dropout": opts.head_dropout,

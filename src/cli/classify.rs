@@ -86,8 +86,15 @@ pub struct TrainArgs {
     /// Share of the steps spent warming the learning rate up.
     #[arg(long, default_value_t = 0.1)]
     pub warmup: f64,
+    /// AdamW's decoupled weight decay, on weight matrices only (not on
+    /// biases and layer norms, as BERT's own optimizer).
     #[arg(long, default_value_t = 0.01)]
     pub weight_decay: f64,
+    /// Layer-wise learning-rate decay ξ (Sun et al. 2019): the top layer and
+    /// the head train at --lr, each layer below at ξ times the rate of the
+    /// one above, the embeddings last. 1 = off; 0.9–0.95 are usual.
+    #[arg(long, value_name = "XI", default_value_t = 1.0)]
+    pub layer_lr_decay: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Train only the head on vectors encoded once (fast); the encoder stays as it is.
@@ -268,6 +275,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         lr: args.lr.unwrap_or(if frozen { 5e-3 } else { 5e-5 }),
         warmup: args.warmup,
         weight_decay: args.weight_decay,
+        layer_lr_decay: args.layer_lr_decay,
         seed: args.seed,
         freeze_encoder: frozen,
         train_layers: args.train_layers,
