@@ -27,6 +27,17 @@ fn send(
     outcome(req.send_bytes(body))
 }
 
+/// GET `url` as N-Triples; panics unless 200.
+fn n_triples(url: &str) -> String {
+    agent()
+        .get(url)
+        .set("Accept", "application/n-triples")
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap()
+}
+
 #[test]
 fn put_get_head_post_delete_lifecycle() {
     let server = Server::start(&[]);
@@ -184,13 +195,7 @@ fn default_graph_and_whole_dataset() {
         "{location}"
     );
     assert_eq!(server.count(), 10);
-    let direct = agent()
-        .get(&location)
-        .set("Accept", "application/n-triples")
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let direct = n_triples(&location);
     assert_eq!(direct.lines().count(), 3);
     let indirect = agent()
         .get(&server.url("/store"))
@@ -241,13 +246,7 @@ fn behind_a_proxy_new_graphs_are_named_under_the_public_url() {
         .unwrap_or_else(|| panic!("{location}"));
     // The proxy strips the prefix: graft sees /store/graphs/ID and serves
     // the graph named by the public IRI, which ?graph= also reaches.
-    let direct = agent()
-        .get(&server.url(&format!("/store/graphs/{id}")))
-        .set("Accept", "application/n-triples")
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let direct = n_triples(&server.url(&format!("/store/graphs/{id}")));
     assert_eq!(direct.lines().count(), 3);
     let (s, indirect, _) = send("GET", &server, &[("graph", &location)], None, b"");
     assert_eq!(s, 200);
@@ -264,13 +263,7 @@ fn behind_a_proxy_new_graphs_are_named_under_the_public_url() {
         b"<a> <p> <b> .",
     );
     assert_eq!(s, 204, "the default graph always exists");
-    let (_, default, _) = outcome(
-        agent()
-            .get(&server.url("/store"))
-            .query("default", "")
-            .set("Accept", "application/n-triples")
-            .call(),
-    );
+    let default = n_triples(&server.url("/store?default"));
     assert!(
         default.contains("<https://kb.example.org/graft/a>"),
         "{default}"
