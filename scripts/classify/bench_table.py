@@ -19,7 +19,8 @@ PUBLISHED = {
 
 def regime_name(regime):
     """frozen, full, topN (the top N encoder layers fine-tuned), optionally
-    followed by +lrX (peak learning rate X), +epN (N epochs), +lenN (N text
+    followed by +lrX (peak learning rate X), +lrdX (layer-wise learning-rate
+    decay X), +epN (N epochs), +lenN (N text
     tokens) and +grouped (batches grouped by length), e.g.
     top12+lr0.0001+ep5 or full+grouped+len256 (as scripts/bench-classify.sh)."""
     base, *options = regime.split("+")
@@ -30,7 +31,9 @@ def regime_name(regime):
     else:
         return regime
     for option in options:
-        if option.startswith("lr"):
+        if option.startswith("lrd"):
+            name += f", layer lr decay {float(option[3:]):g}"
+        elif option.startswith("lr"):
             name += f", lr {float(option[2:]):g}"
         elif option.startswith("ep") and option[2:].isdigit():
             name += f", {int(option[2:])} epochs"
