@@ -2,14 +2,18 @@
 # The classification benchmark of docs/benchmarks.md (not a test): for each
 # data set × fusion mode (none, append, kbert) × regime (frozen encoder; full
 # fine-tuning where time allows; topN: only the top N encoder layers
-# fine-tuned, batches grouped by length; topN+lrX+epN: the same with peak
-# learning rate X and N epochs, either option alone too) × seed, `graft train` on train/dev and the
+# fine-tuned, batches grouped by length; each may be followed by options:
+# +lrX peak learning rate X, +lrdX layer-wise learning-rate decay X, +epN N
+# epochs, +lenN N text tokens instead of the data set's default, +grouped
+# batches grouped by length) × seed, `graft train` on train/dev and the
 # test split evaluated with the best checkpoint; then the table is written
 # by scripts/classify/bench_table.py.
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
 #   SEEDS="1" REGIMES="top4 top4+lr0.0002 top12+ep5" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
+#   SEEDS="1" REGIMES="full+grouped top12+len256" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
+#   GRAFT=/tmp/graft-old SEEDS="3" REGIMES="top12" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #
 # Each data set is paired with the graph that fits it, in a store of its own
 # under data/bench-classify/stores/: BBC News ↔ finance, TREC ↔ WordNet,
@@ -23,7 +27,9 @@ REGIMES=${REGIMES:-"frozen"}
 DATASETS=${DATASETS:-"bbc trec6 sentiment"}
 FUSIONS=${FUSIONS:-"none append kbert"}
 WORK=data/bench-classify
-GRAFT=target/release/graft
+# GRAFT=PATH benchmarks another build of graft (e.g. a copy of an earlier
+# commit's binary, to add seeds to its rows); the default is this tree's.
+GRAFT=${GRAFT:-target/release/graft}
 cargo build --release --locked
 mkdir -p "$WORK/runs"
 scripts/fetch-models.sh all
@@ -52,32 +58,40 @@ for ds in $DATASETS; do
   extra=()
   [ "$ds" = trec50 ] && extra+=(--min-examples-per-label 1)
   for regime in $REGIMES; do
+    case $regime in
+      *-*) echo "regime $regime: no '-' in a regime (run names split on it; write a learning rate as a decimal)" >&2; exit 1 ;;
+    esac
+    # The regime's base, then its options after '+': lrX, a peak learning
+    # rate X (a decimal: run names split on '-'); lrdX, layer-wise learning
+    # rate decay X; epN, N epochs; lenN, N text tokens; grouped, batches
+    # grouped by length.
+    IFS=+ read -r -a parts <<< "$regime"
+    base=${parts[0]}
+    text_len=$len
+    regime_flags=()
+    case $base in
+      frozen) regime_flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
+      full) ;;
+      top[0-9]*) regime_flags+=(--train-layers "${base#top}" --group-by-length) ;;
+      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +grouped)" >&2; exit 1 ;;
+    esac
+    for option in "${parts[@]:1}"; do
+      case $option in
+        lrd?*) regime_flags+=(--layer-lr-decay "${option#lrd}") ;;
+        lr?*) regime_flags+=(--lr "${option#lr}") ;;
+        ep[0-9]*) regime_flags+=(--epochs "${option#ep}") ;;
+        len[0-9]*) text_len=${option#len} ;;
+        grouped) [[ $base == top* ]] || regime_flags+=(--group-by-length) ;;
+        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +grouped)" >&2; exit 1 ;;
+      esac
+    done
     for fusion in $FUSIONS; do
       # The same text budget in every mode: modes that inject get room for facts on top.
-      case $fusion in none) max=$len ;; kbert) max=$((len + 32)) ;; append) max=$((len + 33)) ;; esac
+      case $fusion in none) max=$text_len ;; kbert) max=$((text_len + 32)) ;; append) max=$((text_len + 33)) ;; esac
       for seed in $SEEDS; do
         run=$WORK/runs/$ds-$fusion-$regime-$seed
         [ -f "$run/graft.json" ] && grep -q '"test"' "$run/graft.json" && { echo "reusing $run"; continue; }
-        flags=(--fusion "$fusion" --max-len "$max" --seed "$seed")
-        case $regime in
-          frozen) flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
-          full) ;;
-          *-*) echo "regime $regime: no '-' in a regime (run names split on it; write a learning rate as a decimal)" >&2; exit 1 ;;
-          top[0-9]*)
-            layers=${regime#top}
-            flags+=(--train-layers "${layers%%+*}" --group-by-length)
-            # Options after '+': lrX, a peak learning rate X (a decimal: run
-            # names split on '-'); epN, N epochs.
-            IFS=+ read -r -a parts <<< "$regime"
-            for option in "${parts[@]:1}"; do
-              case $option in
-                lr?*) flags+=(--lr "${option#lr}") ;;
-                ep[0-9]*) flags+=(--epochs "${option#ep}") ;;
-                *) echo "regime $regime: unknown option +$option (+lrX, +epN)" >&2; exit 1 ;;
-              esac
-            done ;;
-          *) echo "unknown regime $regime (frozen, full, topN, topN+lrX+epN)" >&2; exit 1 ;;
-        esac
+        flags=(--fusion "$fusion" --max-len "$max" --seed "$seed" "${regime_flags[@]}")
         echo "== $ds $fusion $regime seed $seed" >&2
         start=$(date +%s.%N)
         "$GRAFT" --data-dir "$data_dir" train --model "$model" \
