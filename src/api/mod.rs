@@ -68,8 +68,8 @@ pub struct ServeConfig {
     /// The URL clients reach graft at (scheme, host, optional path prefix;
     /// no trailing slash, see [`public_url`]), for a server behind a proxy:
     /// the graphs `POST /store` creates are named under it, and relative
-    /// IRIs in bodies sent to `?default` resolve against it. `None`: the
-    /// request's scheme and `Host` header.
+    /// IRIs in bodies sent to `?default` resolve against `PUBLIC_URL/store`.
+    /// `None`: the request's scheme and `Host` header.
     pub public_url: Option<String>,
 }
 
@@ -84,38 +84,53 @@ pub enum PublicUrlError {
         /// The IRI parser's message.
         reason: String,
     },
-    /// Not `http` or `https`, or with a query or fragment.
-    #[error("{url:?} must be an http:// or https:// URL without a query or fragment (e.g. https://kb.example.org/graft)")]
+    /// Not `http` or `https`, no host, user information, a bad port, a
+    /// query or a fragment.
+    #[error("{url:?} must be an http:// or https:// URL with a host, without user information, a query or a fragment (e.g. https://kb.example.org/graft)")]
     Unsupported {
         /// The value given.
         url: String,
     },
 }
 
-/// Checks a public base URL and drops its trailing slashes
-/// (`https://kb.example.org/graft/` → `https://kb.example.org/graft`).
+/// Checks a public base URL, writes its scheme and host in lower case and
+/// drops its trailing slashes (`HTTPS://KB.example.org/graft/` →
+/// `https://kb.example.org/graft`), so graph IRIs have one spelling.
 ///
 /// # Errors
-/// [`PublicUrlError`] for a relative IRI, a scheme other than http(s), no
-/// host, a query or a fragment.
+/// [`PublicUrlError`] for a relative IRI, a scheme other than http(s), an
+/// empty host, user information (`user:pass@`: it would be in every graph
+/// IRI), a port that is not a number, a query or a fragment.
 pub fn public_url(url: &str) -> Result<String, PublicUrlError> {
     let iri = oxigraph::model::NamedNode::new(url).map_err(|e| PublicUrlError::NotAbsolute {
         url: url.to_owned(),
         reason: e.to_string(),
     })?;
+    let unsupported = || PublicUrlError::Unsupported {
+        url: url.to_owned(),
+    };
     let s = iri.as_str();
-    let lower = s.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("http://")
-        .or_else(|| lower.strip_prefix("https://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !s.contains(['?', '#']) => {
-            Ok(s.trim_end_matches('/').to_owned())
-        }
-        _ => Err(PublicUrlError::Unsupported {
-            url: url.to_owned(),
-        }),
+    let (scheme, rest) = s.split_once("://").ok_or_else(unsupported)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if !matches!(scheme.as_str(), "http" | "https") || rest.contains(['?', '#']) {
+        return Err(unsupported());
     }
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    // The host is what precedes an optional `:port` (an IPv6 literal is
+    // bracketed, so its colons come before the `]`).
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
+        _ => (authority, None),
+    };
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if host.is_empty() || authority.contains('@') || !port_ok {
+        return Err(unsupported());
+    }
+    Ok(format!(
+        "{scheme}://{}{}",
+        authority.to_ascii_lowercase(),
+        path.trim_end_matches('/')
+    ))
 }
 
 impl Default for ServeConfig {
@@ -442,16 +457,21 @@ mod tests {
             "https://kb.example.org/graft"
         );
         assert_eq!(
-            public_url("HTTP://127.0.0.1:8080").unwrap(),
-            "HTTP://127.0.0.1:8080"
+            public_url("HTTP://KB.Example.org:8443/Graft").unwrap(),
+            "http://kb.example.org:8443/Graft",
+            "scheme and host in lower case, the path as given"
         );
-        for relative in ["kb.example.org", "/graft", ""] {
+        assert_eq!(
+            public_url("http://[::1]:8080/").unwrap(),
+            "http://[::1]:8080"
+        );
+        for not_an_iri in ["kb.example.org", "/graft", "", "http://kb.example.org:80x"] {
             assert!(
                 matches!(
-                    public_url(relative),
+                    public_url(not_an_iri),
                     Err(PublicUrlError::NotAbsolute { .. })
                 ),
-                "{relative:?}"
+                "{not_an_iri:?}"
             );
         }
         for unsupported in [
@@ -460,6 +480,10 @@ mod tests {
             "http:///path",
             "https://kb.example.org/?a=1",
             "https://kb.example.org/#top",
+            "http://:8080",
+            "http://:",
+            "https://user@/graft",
+            "https://user:secret@kb.example.org",
         ] {
             let e = public_url(unsupported).unwrap_err();
             assert!(
