@@ -19,8 +19,13 @@
 # under data/bench-classify/stores/: BBC News ↔ finance, TREC ↔ WordNet,
 # Chinese sentiment ↔ finance (its Chinese labels). Results go to
 # data/bench-classify/runs/<dataset>-<fusion>-<regime>-<seed>/ (graft.json
-# holds the metrics, the coverage and the timings).
+# holds the metrics, the coverage and the timings). A run whose graft.json
+# has test metrics is reused, not re-run: after a change to training, move
+# the old runs away (or give GRAFT the old binary) so a row's seeds come
+# from one build.
 set -euo pipefail
+# A relative GRAFT=PATH is relative to where the script was started.
+[ -n "${GRAFT:-}" ] && GRAFT=$(realpath "$GRAFT")
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"1 2 3"}
 REGIMES=${REGIMES:-"frozen"}
@@ -29,8 +34,10 @@ FUSIONS=${FUSIONS:-"none append kbert"}
 WORK=data/bench-classify
 # GRAFT=PATH benchmarks another build of graft (e.g. a copy of an earlier
 # commit's binary, to add seeds to its rows); the default is this tree's.
-GRAFT=${GRAFT:-target/release/graft}
-cargo build --release --locked
+if [ -z "${GRAFT:-}" ]; then
+  GRAFT=target/release/graft
+  cargo build --release --locked
+fi
 mkdir -p "$WORK/runs"
 scripts/fetch-models.sh all
 scripts/fetch-datasets.sh all
@@ -77,11 +84,18 @@ for ds in $DATASETS; do
     esac
     for option in "${parts[@]:1}"; do
       case $option in
-        lrd?*) regime_flags+=(--layer-lr-decay "${option#lrd}") ;;
-        lr?*) regime_flags+=(--lr "${option#lr}") ;;
-        ep[0-9]*) regime_flags+=(--epochs "${option#ep}") ;;
-        len[0-9]*) text_len=${option#len} ;;
-        grouped) [[ $base == top* ]] || regime_flags+=(--group-by-length) ;;
+        lrd*) value=${option#lrd} ;; lr*) value=${option#lr} ;;
+        ep*) value=${option#ep} ;; len*) value=${option#len} ;; *) value=0 ;;
+      esac
+      [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ep4, +len256)" >&2; exit 1; }
+      case $option in
+        lrd*) regime_flags+=(--layer-lr-decay "$value") ;;
+        lr*) regime_flags+=(--lr "$value") ;;
+        ep*) regime_flags+=(--epochs "$value") ;;
+        len*) text_len=$value ;;
+        grouped)
+          [[ $base == top* ]] && { echo "regime $regime: topN batches are always grouped by length; drop +grouped" >&2; exit 1; }
+          regime_flags+=(--group-by-length) ;;
         *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +grouped)" >&2; exit 1 ;;
       esac
     done
