@@ -82,6 +82,9 @@ pub enum ClassifierError {
     Mismatch { dir: PathBuf, message: String },
     #[error("{0}")]
     Tensor(#[from] candle_core::Error),
+    /// The optimizer's settings (a layer decay out of range).
+    #[error("{0}")]
+    Optim(#[from] super::optim::OptimError),
     #[error("{0}")]
     Other(String),
 }

@@ -81,19 +81,30 @@ pub fn check_layer_decay(layer_decay: f64) -> Result<(), LayerDecayError> {
     }
 }
 
+/// Why the optimizer groups could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimError {
+    /// A layer decay outside (0, 1].
+    #[error(transparent)]
+    LayerDecay(#[from] LayerDecayError),
+    /// candle could not build an optimizer.
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+}
+
 impl GroupedAdamW {
     /// Groups `params` (name, variable) of an encoder with `layers` layers
     /// by [`rule`]; `params.weight_decay` applies to the decayed groups only.
     ///
     /// # Errors
-    /// [`LayerDecayError`] for a `layer_decay` outside (0, 1]; a candle
-    /// error when an optimizer cannot be built.
+    /// [`OptimError::LayerDecay`] for a `layer_decay` outside (0, 1];
+    /// [`OptimError::Tensor`] when candle cannot build an optimizer.
     pub fn new(
         params: Vec<(String, Var)>,
         layers: usize,
         layer_decay: f64,
         adamw: ParamsAdamW,
-    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<Self, OptimError> {
         check_layer_decay(layer_decay)?;
         let mut by_rule: Vec<((u32, bool), Vec<Var>)> = Vec::new();
         for (name, var) in params {
@@ -131,16 +142,6 @@ impl GroupedAdamW {
             g.optimizer.step(grads)?;
         }
         Ok(())
-    }
-
-    /// The number of optimizer groups.
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
-    /// True when there is no group (no parameter trains).
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
     }
 }
 
@@ -242,7 +243,7 @@ mod tests {
             .zip(vars.iter().cloned())
             .collect();
         let mut opt = GroupedAdamW::new(named, 2, 0.5, adamw.clone()).unwrap();
-        assert_eq!(opt.len(), 4);
+        assert_eq!(opt.groups.len(), 4);
         opt.step(0.1, &grads).unwrap();
         let value = |v: &Var| v.as_tensor().to_vec1::<f32>().unwrap()[0] as f64;
         // Decay then the Adam step: (1 − lr·wd) − lr.
@@ -274,12 +275,8 @@ mod tests {
             .map(|n| n.to_string())
             .zip((0..4).map(|_| var(1.0)))
             .collect();
-        assert_eq!(
-            GroupedAdamW::new(named, 2, 1.0, adamw.clone())
-                .unwrap()
-                .len(),
-            2
-        );
+        let one_rate = GroupedAdamW::new(named, 2, 1.0, adamw.clone()).unwrap();
+        assert_eq!(one_rate.groups.len(), 2);
         for bad in [0.0, -0.5, 1.5, f64::NAN] {
             let e = GroupedAdamW::new(Vec::new(), 2, bad, adamw.clone())
                 .err()

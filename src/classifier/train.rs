@@ -32,7 +32,7 @@ use super::metrics::{evaluate, Metrics};
 use super::model::{
     decide, Classifier, ClassifierError, EncoderCard, GraphCard, ModelCard, CARD_FORMAT,
 };
-use super::optim::GroupedAdamW;
+use super::optim::{GroupedAdamW, OptimError};
 use crate::encoder::{map_batches, Batch, Encoder, Mode, Pooling, Sequence};
 use crate::fusion::{FusedInput, Fuser, FusionLimits, FusionMode, Injection};
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -280,8 +280,7 @@ pub fn train(
     progress: &dyn Fn(Progress),
 ) -> Result<Trained, ClassifierError> {
     check_out(&opts.base, &opts.out)?;
-    super::optim::check_layer_decay(opts.layer_lr_decay)
-        .map_err(|e| ClassifierError::Other(e.to_string()))?;
+    super::optim::check_layer_decay(opts.layer_lr_decay).map_err(OptimError::from)?;
     let trainable = !opts.freeze_encoder;
     if opts.freeze_encoder && opts.train_layers.is_some() {
         return Err(ClassifierError::Other(
@@ -469,8 +468,7 @@ pub fn train(
             weight_decay: opts.weight_decay,
             ..ParamsAdamW::default()
         },
-    )
-    .map_err(|e| ClassifierError::Other(e.to_string()))?;
+    )?;
     let head_logits = |pooled: &Tensor| -> candle_core::Result<Tensor> {
         pooled
             .matmul(&head_w.as_tensor().t()?)?
