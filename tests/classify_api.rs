@@ -1051,6 +1051,9 @@ fn graft_classify_answers_as_the_server_does_and_reads_json_lines() {
         .collect();
     lines.insert(1, "{\"txt\": \"typo\"}".into());
     lines.push(json!({"text": " "}).to_string());
+    // A misspelled `id` is ignored, with one warning per field name.
+    lines.push(json!({"text": texts[1], "ID": 7}).to_string());
+    lines.push(json!({"text": texts[1], "ID": 8}).to_string());
     let input = tmp.path().join("in.jsonl");
     std::fs::write(&input, lines.join("\n")).unwrap();
     let out = graft(
@@ -1064,16 +1067,28 @@ fn graft_classify_answers_as_the_server_does_and_reads_json_lines() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "bad lines make the exit code 1");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 4 lines failed"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("2 of 6 lines failed"), "{stderr}");
+    assert_eq!(stderr.matches("field `ID` ignored").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("in.jsonl:5: field `ID` ignored"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("`label`"),
+        "a data set's label is ignored quietly: {stderr}"
+    );
     let answers: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(answers.len(), 4, "one line out per line in");
+    assert_eq!(answers.len(), 6, "one line out per line in");
     assert_eq!(answers[1]["kind"], "bad_json");
     assert_eq!(answers[1]["line"], 2);
     assert_eq!(answers[3]["kind"], "bad_request");
+    assert_eq!(answers[4]["label"], answers[2]["label"]);
+    assert!(answers[4].get("id").is_none(), "{}", answers[4]);
     let single: Value =
         serde_json::from_str(&graft_ok(&store, &["classify", "--model", model, texts[0]])).unwrap();
     // The server, over the same store and model, gives the same answers.

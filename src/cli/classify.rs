@@ -424,13 +424,21 @@ struct AnswerLine<'a> {
 }
 
 /// One line of `graft classify --input`; fields other than `text` and `id`
-/// are ignored (a data set's `label`, say).
+/// are ignored (a data set's `label`, say), with a warning on stderr the
+/// first time a field other than `label`/`labels` is seen (a misspelled
+/// `id` would otherwise vanish silently).
 #[derive(serde::Deserialize)]
 struct ClassifyLine {
     text: String,
     #[serde(default)]
     id: Option<serde_json::Value>,
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Fields of an input line that are ignored without a warning: the labels a
+/// prepared split (`data/datasets/*/*.jsonl`) carries.
+const QUIET_FIELDS: [&str; 2] = ["label", "labels"];
 
 /// `graft classify`: the serving path of `POST /v1/classify` (linking,
 /// fusion, batched encoding, the decision) without HTTP and without the cache.
@@ -504,6 +512,7 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
     let started = std::time::Instant::now();
     let (mut texts, mut failed) = (0usize, 0usize);
     let mut pending: Vec<(usize, ClassifyLine)> = Vec::new();
+    let mut warned = std::collections::BTreeSet::new();
     let flush = |pending: &mut Vec<(usize, ClassifyLine)>,
                  out: &mut dyn std::io::Write|
      -> Result<usize, Box<dyn std::error::Error>> {
@@ -556,6 +565,15 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
         texts += 1;
         match serde_json::from_str::<ClassifyLine>(&line) {
             Ok(parsed) => {
+                for field in parsed.other.keys() {
+                    if !QUIET_FIELDS.contains(&field.as_str()) && warned.insert(field.clone()) {
+                        eprintln!(
+                            "{}:{}: field `{field}` ignored (a line is {{\"text\": ..., \"id\": optional}}); warned once",
+                            path.display(),
+                            n + 1
+                        );
+                    }
+                }
                 pending.push((n + 1, parsed));
                 if pending.len() == crate::serving::MAX_TEXTS {
                     failed += flush(&mut pending, &mut out)?;
