@@ -100,16 +100,53 @@ pub enum DataError {
 ///
 /// Errors: as [`DataError`]; the first problem found stops the read.
 pub fn read_examples(path: &Path, format: &DataFormat) -> Result<Vec<Example>, DataError> {
-    let ext = path
-        .extension()
+    read(path, format, true)
+}
+
+/// Reads the texts of `path` without labels (for masked-LM pre-training):
+/// `.jsonl`/`.csv`/`.tsv` as [`read_examples`] but with no label field
+/// read, or `.txt`, one text a line; blank lines are skipped. The
+/// examples' `labels` are empty.
+///
+/// Errors: as [`DataError`] (no [`DataError::NoLabel`]).
+pub fn read_texts(path: &Path, text_field: &str) -> Result<Vec<Example>, DataError> {
+    if extension(path) == "txt" {
+        let examples: Vec<Example> = read_lines(path)?
+            .into_iter()
+            .enumerate()
+            .filter(|(_, t)| !t.trim().is_empty())
+            .map(|(i, text)| Example {
+                text,
+                labels: Vec::new(),
+                line: i + 1,
+            })
+            .collect();
+        if examples.is_empty() {
+            return Err(DataError::Empty { file: path.into() });
+        }
+        return Ok(examples);
+    }
+    let format = DataFormat {
+        text_field: text_field.into(),
+        ..DataFormat::default()
+    };
+    read(path, &format, false)
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// `labels`: whether the label field is read (and required).
+fn read(path: &Path, format: &DataFormat, labels: bool) -> Result<Vec<Example>, DataError> {
     let lines = read_lines(path)?;
-    let examples = match ext.as_str() {
-        "jsonl" | "json" | "ndjson" => read_jsonl(path, &lines, format)?,
-        "csv" => read_delimited(path, &lines, format, b',')?,
-        "tsv" => read_delimited(path, &lines, format, b'\t')?,
+    let examples = match extension(path).as_str() {
+        "jsonl" | "json" | "ndjson" => read_jsonl(path, &lines, format, labels)?,
+        "csv" => read_delimited(path, &lines, format, b',', labels)?,
+        "tsv" => read_delimited(path, &lines, format, b'\t', labels)?,
         _ => return Err(DataError::UnknownFormat { file: path.into() }),
     };
     if examples.is_empty() {
@@ -164,6 +201,7 @@ fn read_jsonl(
     path: &Path,
     lines: &[String],
     format: &DataFormat,
+    with_labels: bool,
 ) -> Result<Vec<Example>, DataError> {
     let mut out = Vec::new();
     for (i, raw) in lines.iter().enumerate() {
@@ -193,6 +231,10 @@ fn read_jsonl(
             }
             None => return Err(missing(&format.text_field)),
         };
+        if !with_labels {
+            out.push(check(path, line, text, Vec::new(), false)?);
+            continue;
+        }
         let labels = match value.get(&format.label_field) {
             Some(serde_json::Value::String(s)) => split_label(s, format),
             Some(serde_json::Value::Number(n)) => vec![n.to_string()],
@@ -221,7 +263,7 @@ fn read_jsonl(
             }
             None => return Err(missing(&format.label_field)),
         };
-        out.push(check(path, line, text, labels)?);
+        out.push(check(path, line, text, labels, true)?);
     }
     Ok(out)
 }
@@ -231,6 +273,7 @@ fn read_delimited(
     lines: &[String],
     format: &DataFormat,
     delimiter: u8,
+    with_labels: bool,
 ) -> Result<Vec<Example>, DataError> {
     let joined = lines.join("\n");
     let mut reader = csv::ReaderBuilder::new()
@@ -255,7 +298,12 @@ fn read_delimited(
                 column: name.into(),
             })
     };
-    let (text_col, label_col) = (column(&format.text_field)?, column(&format.label_field)?);
+    let text_col = column(&format.text_field)?;
+    let label_col = if with_labels {
+        Some(column(&format.label_field)?)
+    } else {
+        None
+    };
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| DataError::Malformed {
@@ -275,8 +323,12 @@ fn read_delimited(
             })
         };
         let text = get(text_col, &format.text_field)?.to_string();
+        let Some(label_col) = label_col else {
+            out.push(check(path, line, text, Vec::new(), false)?);
+            continue;
+        };
         let labels = split_label(get(label_col, &format.label_field)?, format);
-        out.push(check(path, line, text, labels)?);
+        out.push(check(path, line, text, labels, true)?);
     }
     Ok(out)
 }
@@ -297,6 +349,7 @@ fn check(
     line: usize,
     text: String,
     labels: Vec<String>,
+    labels_required: bool,
 ) -> Result<Example, DataError> {
     if text.trim().is_empty() {
         return Err(DataError::EmptyText {
@@ -305,7 +358,7 @@ fn check(
         });
     }
     let labels: Vec<String> = labels.into_iter().filter(|l| !l.is_empty()).collect();
-    if labels.is_empty() {
+    if labels_required && labels.is_empty() {
         return Err(DataError::NoLabel {
             file: path.into(),
             line,
@@ -408,4 +461,52 @@ pub fn file_sha256(path: &Path) -> Result<String, DataError> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_read_without_labels_in_every_format() {
+        let tmp = tempfile::tempdir().unwrap();
+        let csv = tmp.path().join("t.csv");
+        std::fs::write(&csv, "id,body\n1,first text\n2,\"second, quoted\"\n\n").unwrap();
+        let texts = read_texts(&csv, "body").unwrap();
+        let got: Vec<(&str, usize)> = texts.iter().map(|e| (e.text.as_str(), e.line)).collect();
+        assert_eq!(got, [("first text", 2), ("second, quoted", 3)]);
+        assert!(texts.iter().all(|e| e.labels.is_empty()));
+        // The same file as labelled data lacks its label column.
+        let format = DataFormat {
+            text_field: "body".into(),
+            ..DataFormat::default()
+        };
+        assert!(matches!(
+            read_examples(&csv, &format),
+            Err(DataError::MissingColumn { column, .. }) if column == "label"
+        ));
+        let tsv = tmp.path().join("t.tsv");
+        std::fs::write(&tsv, "text\tlabel\na text\t\n").unwrap();
+        assert_eq!(read_texts(&tsv, "text").unwrap()[0].text, "a text");
+        let jsonl = tmp.path().join("t.jsonl");
+        std::fs::write(&jsonl, "{\"text\": \"x\"}\n{\"text\": \" \"}\n").unwrap();
+        assert!(matches!(
+            read_texts(&jsonl, "text"),
+            Err(DataError::EmptyText { line: 2, .. })
+        ));
+        let txt = tmp.path().join("t.txt");
+        std::fs::write(&txt, "one\n\ntwo\n").unwrap();
+        let lines: Vec<usize> = read_texts(&txt, "text")
+            .unwrap()
+            .iter()
+            .map(|e| e.line)
+            .collect();
+        assert_eq!(lines, [1, 3]);
+        let md = tmp.path().join("t.md");
+        std::fs::write(&md, "x").unwrap();
+        assert!(matches!(
+            read_texts(&md, "text"),
+            Err(DataError::UnknownFormat { .. })
+        ));
+    }
 }

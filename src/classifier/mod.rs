@@ -6,6 +6,7 @@
 //!   early stopping on dev macro-F1, frozen or full fine-tuning.
 //! - [`optim`]: AdamW parameter groups (no decay on biases and layer norms;
 //!   layer-wise learning-rate decay).
+//! - [`pretrain`]: masked-LM further pre-training on a task's texts.
 //! - [`metrics`]: accuracy, per-label P/R/F1, macro/micro, confusion matrix.
 //! - [`model`]: `graft.json` and loading a trained folder; probabilities.
 //! - [`report`]: the evaluation as JSON, Markdown and an SVG picture.
@@ -14,6 +15,7 @@ pub mod data;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod pretrain;
 pub mod report;
 pub mod train;
 

@@ -114,6 +114,8 @@ pub enum Progress {
     },
     /// An epoch ended.
     Epoch(EpochRecord),
+    /// A pass of masked-LM pre-training ended ([`super::pretrain`]).
+    Pretrain(super::pretrain::PretrainEpoch),
 }
 
 /// Labelled examples with their fused inputs.
@@ -235,7 +237,7 @@ pub fn schedule(peak: f64, warmup: f64, step: usize, total: usize) -> f64 {
     }
 }
 
-fn clip(
+pub(crate) fn clip(
     grads: &mut candle_core::backprop::GradStore,
     vars: &[Var],
     max_norm: f64,
@@ -775,7 +777,7 @@ fn padded_states(
 /// `batch_size`; with `group_by_length`, the shuffle is cut into groups of
 /// 50 batches, each group sorted by length (longest first) and cut into
 /// batches, and the batches shuffled. Every index appears once.
-fn epoch_batches(
+pub(crate) fn epoch_batches(
     order: &mut [usize],
     lengths: &[usize],
     batch_size: usize,

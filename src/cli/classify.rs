@@ -235,7 +235,7 @@ fn knowledge(linker: Option<Arc<Linker>>, lang: Option<String>) -> Knowledge {
     })
 }
 
-fn bar(len: u64, template: &str) -> ProgressBar {
+pub(super) fn bar(len: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(ProgressStyle::with_template(template).expect("static template"));
     bar
@@ -342,6 +342,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
                 r.epoch, r.train_loss, r.dev_accuracy, r.dev_macro_f1, r.examples_per_s
             )
         }),
+        Progress::Pretrain(_) => {}
     }
     };
     let trained = train(

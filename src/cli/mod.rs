@@ -5,6 +5,7 @@ mod classify;
 mod embed;
 mod graph;
 mod link;
+mod pretrain;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -49,6 +50,8 @@ pub enum Command {
     Link(link::LinkArgs),
     /// Embed texts with a BERT model folder; print {"embeddings": [[...]], "dim": N} as JSON.
     Embed(embed::EmbedArgs),
+    /// Adapt an encoder to a domain before fine-tuning: masked-LM pre-training on its texts (labels unused); writes a model folder for graft train --model.
+    Pretrain(Box<pretrain::PretrainArgs>),
     /// Fine-tune a classifier on labelled data, with graph facts fused into its input (K-BERT).
     Train(Box<classify::TrainArgs>),
     /// Evaluate a trained classifier: accuracy, per-label P/R/F1, confusion matrix (JSON, Markdown, SVG).
@@ -75,6 +78,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Graph(cmd) => graph::run(&cli.data_dir, cmd),
         Command::Link(args) => link::run(&cli.data_dir, args),
         Command::Embed(args) => embed::run(args),
+        Command::Pretrain(args) => pretrain::run(*args),
         Command::Train(args) => classify::run_train(&cli.data_dir, *args),
         Command::Eval(args) => classify::run_eval(&cli.data_dir, args),
         Command::Classify(args) => classify::run_classify(&cli.data_dir, args),

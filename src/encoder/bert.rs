@@ -285,6 +285,13 @@ impl BertModel {
         &self.config
     }
 
+    /// The word-piece embedding table, `[vocab_size, hidden]` (a variable's
+    /// tensor when loaded `trainable`): the masked-LM head's tied output
+    /// projection.
+    pub fn word_embeddings(&self) -> &Tensor {
+        &self.word_embeddings
+    }
+
     /// Whether the checkpoint carried pooler weights.
     pub fn has_pooler(&self) -> bool {
         self.pooler.is_some()

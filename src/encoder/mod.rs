@@ -14,6 +14,7 @@ mod config;
 mod error;
 mod fused;
 pub mod kernels;
+pub mod mlm;
 mod tokenize;
 mod weights;
 

@@ -1,0 +1,410 @@
+//! Further pre-training of an encoder on a task's own texts with the
+//! masked-LM objective, before fine-tuning: "within-task pre-training"
+//! (Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?",
+//! Sec. 5.4) or task-adaptive pre-training (Gururangan et al. 2020, "Don't
+//! Stop Pretraining", Sec. 4). The labels are not used, so unlabelled texts
+//! of the domain (support tickets, news) serve as well.
+//!
+//! The result is an ordinary Hugging Face model folder (config, tokenizer,
+//! `model.safetensors` with the encoder and the masked-LM head under
+//! `BertForMaskedLM`'s names) that `graft train --model` fine-tunes, plus
+//! `pretrain.json` (settings and per-epoch losses).
+
+use super::optim::GroupedAdamW;
+use super::train::{clip, epoch_batches, schedule, Progress};
+use super::ClassifierError;
+use crate::encoder::mlm::{head_tensors, Masked, Masker, MlmHead, MASK_RATE};
+use crate::encoder::{Batch, Encoder, Mode, Sequence};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::ParamsAdamW;
+use rand::SeedableRng;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// What [`pretrain`] does.
+#[derive(Debug, Clone)]
+pub struct PretrainOptions {
+    /// The encoder's model folder.
+    pub base: PathBuf,
+    /// The folder to write (refused when it is `base`, or a non-empty
+    /// folder without `pretrain.json`).
+    pub out: PathBuf,
+    /// Texts are cut to this many tokens, special tokens included.
+    pub max_tokens: usize,
+    /// Passes over the texts (new masks each pass).
+    pub epochs: usize,
+    /// Texts per step.
+    pub batch_size: usize,
+    /// Peak learning rate (linear warm-up, then linear decay to 0).
+    pub lr: f64,
+    /// Share of the steps spent warming up, in [0, 1).
+    pub warmup: f64,
+    /// AdamW weight decay (weight matrices only).
+    pub weight_decay: f64,
+    /// Share of each text's tokens chosen for prediction ([`MASK_RATE`]).
+    pub mask_rate: f64,
+    /// Seeds the masks, the order, dropout and a new head.
+    pub seed: u64,
+    /// Gradient clipping by global norm (0 = off).
+    pub clip_norm: f64,
+    /// Also train the embeddings (and so the tied output projection):
+    /// `vocab × hidden` more parameters with a dense gradient each step.
+    /// Off: the embeddings stay as loaded and their output is computed
+    /// without dropout.
+    pub train_embeddings: bool,
+}
+
+impl Default for PretrainOptions {
+    fn default() -> Self {
+        Self {
+            base: PathBuf::new(),
+            out: PathBuf::new(),
+            max_tokens: 128,
+            epochs: 1,
+            batch_size: 16,
+            lr: 5e-5,
+            warmup: 0.06,
+            weight_decay: 0.01,
+            mask_rate: MASK_RATE,
+            seed: 1,
+            clip_norm: 1.0,
+            train_embeddings: false,
+        }
+    }
+}
+
+/// One pass over the texts.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PretrainEpoch {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean cross-entropy over the pass's masked tokens (nats).
+    pub train_loss: f64,
+    /// Mean cross-entropy on the held-out texts (the same masks every
+    /// epoch), when some were given.
+    pub dev_loss: Option<f64>,
+    /// Share of the held-out masked tokens predicted exactly.
+    pub dev_accuracy: Option<f64>,
+    /// Wall time of the pass, s.
+    pub seconds: f64,
+    /// Texts per second over the pass.
+    pub texts_per_s: f64,
+}
+
+/// What [`pretrain`] wrote.
+#[derive(Debug, Clone)]
+pub struct Pretrained {
+    /// Every epoch.
+    pub history: Vec<PretrainEpoch>,
+    /// The epoch whose weights were saved: the lowest dev loss, or the last.
+    pub best_epoch: usize,
+    /// Held-out loss and accuracy before any training (with dev texts).
+    pub dev_before: Option<(f64, f64)>,
+}
+
+/// Masked-LM further pre-training of `opts.base` on `texts`; `dev_texts`
+/// (may be empty) are held out to measure the loss each epoch and pick the
+/// epoch saved.
+///
+/// Errors: [`ClassifierError::Encoder`] (loading, a tokenizer without a
+/// mask token, a bad mask rate, a max length beyond the model's positions),
+/// [`ClassifierError::Other`] for no texts, an unusable `--out`, zero epochs
+/// or a write failure; [`ClassifierError::Tensor`].
+pub fn pretrain(
+    opts: &PretrainOptions,
+    texts: &[String],
+    dev_texts: &[String],
+    progress: &dyn Fn(Progress),
+) -> Result<Pretrained, ClassifierError> {
+    check_out(&opts.base, &opts.out)?;
+    if texts.is_empty() {
+        return Err(ClassifierError::Other("no texts to pre-train on".into()));
+    }
+    if opts.epochs == 0 {
+        return Err(ClassifierError::Other("--epochs must be at least 1".into()));
+    }
+    let (mut encoder, mut leftover) = Encoder::load_with_weights(&opts.base, true)?;
+    encoder.set_max_tokens(opts.max_tokens)?;
+    let config = encoder.config().clone();
+    let masker = Masker::new(encoder.tokenizer(), config.vocab_size, opts.mask_rate)?;
+    let head = MlmHead::load_or_init(&mut leftover, &config, opts.seed)?;
+    encoder.model().set_seed(opts.seed);
+    let tokenize = |set: &[String]| -> Result<Vec<Vec<u32>>, ClassifierError> {
+        let refs: Vec<&str> = set.iter().map(String::as_str).collect();
+        let mut out = Vec::with_capacity(set.len());
+        for chunk in refs.chunks(256) {
+            out.extend(
+                encoder
+                    .tokenizer()
+                    .encode(chunk)?
+                    .into_iter()
+                    .map(|t| t.ids),
+            );
+        }
+        Ok(out)
+    };
+    progress(Progress::Preparing {
+        done: 0,
+        total: texts.len() + dev_texts.len(),
+    });
+    let train_ids = tokenize(texts)?;
+    let dev_ids = tokenize(dev_texts)?;
+    progress(Progress::Preparing {
+        done: texts.len() + dev_texts.len(),
+        total: texts.len() + dev_texts.len(),
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    // Held-out masks: drawn once, so every epoch is measured on the same task.
+    let dev_masked: Vec<Masked> = {
+        let mut dev_rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ 0x9e37_79b9);
+        dev_ids
+            .iter()
+            .map(|ids| masker.mask(ids, &mut dev_rng))
+            .collect()
+    };
+
+    let trained = |name: &str| opts.train_embeddings || !name.starts_with("embeddings.");
+    let mut named: Vec<(String, Var)> = head.named_vars();
+    for ((name, _), var) in encoder
+        .model()
+        .named_parameters()
+        .iter()
+        .zip(encoder.model().vars())
+    {
+        // The pooler is not on the masked-LM path.
+        if trained(name) && !name.starts_with("pooler.") {
+            named.push((name.clone(), var.clone()));
+        }
+    }
+    let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = GroupedAdamW::new(
+        named.clone(),
+        config.num_layers,
+        1.0,
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: opts.weight_decay,
+            ..ParamsAdamW::default()
+        },
+    )?;
+
+    // Cross-entropy over the masked tokens of `masked` (mean, nats) and the
+    // number predicted exactly.
+    let model = encoder.model();
+    let forward = |masked: &[&Masked], mode: Mode| -> Result<(Tensor, usize), ClassifierError> {
+        let seqs: Vec<Sequence> = masked
+            .iter()
+            .map(|m| Sequence::plain(m.input_ids.clone()))
+            .collect();
+        let batch = Batch::new(&seqs, &config)?;
+        let (_, s) = batch.input_ids.dims2()?;
+        let hidden = if opts.train_embeddings {
+            model.forward(&batch, mode)?
+        } else {
+            // The embeddings are fixed: start the graph after them.
+            let x = model.forward_bottom(&batch, 0)?.detach();
+            model.forward_top(&x, &batch, 0, mode)?
+        };
+        let h = config.hidden_size;
+        let (mut positions, mut targets) = (Vec::new(), Vec::new());
+        for (row, m) in masked.iter().enumerate() {
+            for &(i, id) in &m.targets {
+                positions.push((row * s + i) as u32);
+                targets.push(id);
+            }
+        }
+        let n = positions.len();
+        let dev = Device::Cpu;
+        let picked = hidden
+            .reshape(((), h))?
+            .index_select(&Tensor::from_vec(positions, n, &dev)?, 0)?;
+        let embeddings = if opts.train_embeddings {
+            model.word_embeddings().clone()
+        } else {
+            model.word_embeddings().detach()
+        };
+        let logits = head.logits(&picked, &embeddings)?;
+        let targets = Tensor::from_vec(targets, n, &dev)?;
+        let correct = logits
+            .argmax(1)?
+            .eq(&targets)?
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()? as usize;
+        let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+        Ok((loss, correct))
+    };
+    let evaluate = || -> Result<Option<(f64, f64)>, ClassifierError> {
+        if dev_masked.is_empty() {
+            return Ok(None);
+        }
+        let lengths: Vec<usize> = dev_masked.iter().map(|m| m.input_ids.len()).collect();
+        let (mut loss, mut correct, mut tokens) = (0f64, 0usize, 0usize);
+        for idx in crate::encoder::batch_plan(&lengths) {
+            let batch: Vec<&Masked> = idx.iter().map(|&i| &dev_masked[i]).collect();
+            let n: usize = batch.iter().map(|m| m.targets.len()).sum();
+            let (l, c) = forward(&batch, Mode::Infer)?;
+            loss += l.to_scalar::<f32>()? as f64 * n as f64;
+            correct += c;
+            tokens += n;
+        }
+        Ok(Some((
+            loss / tokens.max(1) as f64,
+            correct as f64 / tokens.max(1) as f64,
+        )))
+    };
+
+    let dev_before = evaluate()?;
+    let lengths: Vec<usize> = train_ids.iter().map(Vec::len).collect();
+    let mut order: Vec<usize> = (0..train_ids.len()).collect();
+    let steps_per_epoch = train_ids.len().div_ceil(opts.batch_size.max(1));
+    let total_steps = steps_per_epoch * opts.epochs;
+    let mut step = 0;
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+    for epoch in 1..=opts.epochs {
+        let started = std::time::Instant::now();
+        let batches = epoch_batches(&mut order, &lengths, opts.batch_size.max(1), true, &mut rng);
+        let (mut epoch_loss, mut epoch_tokens) = (0f64, 0usize);
+        for (s, idx) in batches.iter().enumerate() {
+            let t0 = std::time::Instant::now();
+            let masked: Vec<Masked> = idx
+                .iter()
+                .map(|&i| masker.mask(&train_ids[i], &mut rng))
+                .collect();
+            let refs: Vec<&Masked> = masked.iter().collect();
+            let n: usize = masked.iter().map(|m| m.targets.len()).sum();
+            let (loss, _) = forward(&refs, Mode::Train)?;
+            let mut grads = loss.backward()?;
+            clip(&mut grads, &vars, opts.clip_norm)?;
+            opt.step(schedule(opts.lr, opts.warmup, step, total_steps), &grads)?;
+            step += 1;
+            let lv = loss.to_scalar::<f32>()? as f64;
+            epoch_loss += lv * n as f64;
+            epoch_tokens += n;
+            progress(Progress::Step {
+                epoch,
+                step: s + 1,
+                steps: steps_per_epoch,
+                loss: lv,
+                examples_per_s: idx.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let dev = evaluate()?;
+        let record = PretrainEpoch {
+            epoch,
+            train_loss: epoch_loss / epoch_tokens.max(1) as f64,
+            dev_loss: dev.map(|d| d.0),
+            dev_accuracy: dev.map(|d| d.1),
+            seconds,
+            texts_per_s: train_ids.len() as f64 / seconds.max(1e-9),
+        };
+        progress(Progress::Pretrain(record.clone()));
+        history.push(record);
+        // Without held-out texts the last epoch is kept.
+        let score = dev.map_or(-(epoch as f64), |d| d.0);
+        if best.as_ref().is_none_or(|(b, ..)| score < *b) {
+            let snapshot = vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<Result<_, _>>()?;
+            best = Some((score, epoch, snapshot));
+        }
+    }
+    let (_, best_epoch, snapshot) = best.expect("at least one epoch");
+
+    let mut tensors: HashMap<String, Tensor> = encoder
+        .model()
+        .named_parameters()
+        .iter()
+        .map(|(name, t)| (name.clone(), t.clone()))
+        .collect();
+    tensors.extend(head_tensors(&head));
+    tensors.extend(named.iter().map(|(n, _)| n.clone()).zip(snapshot));
+    let pretrained = Pretrained {
+        history,
+        best_epoch,
+        dev_before,
+    };
+    write_folder(opts, &tensors, &pretrained, texts.len(), dev_texts.len())?;
+    Ok(pretrained)
+}
+
+/// Writes the model folder beside `opts.out` and swaps it in, so a failed
+/// write leaves what was there.
+fn write_folder(
+    opts: &PretrainOptions,
+    tensors: &HashMap<String, Tensor>,
+    done: &Pretrained,
+    texts: usize,
+    dev_texts: usize,
+) -> Result<(), ClassifierError> {
+    let name = opts
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = opts
+        .out
+        .with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let io =
+        |what: &Path, e: std::io::Error| ClassifierError::Other(format!("{}: {e}", what.display()));
+    std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
+    // The tokenizer and config files as they are (the weights are new).
+    for entry in std::fs::read_dir(&opts.base).map_err(|e| io(&opts.base, e))? {
+        let entry = entry.map_err(|e| io(&opts.base, e))?;
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let keep = entry.path().is_file()
+            && (file.ends_with(".json") || file.ends_with(".txt") || file.ends_with(".model"))
+            && file != "pretrain.json"
+            && file != "graft.json";
+        if keep {
+            std::fs::copy(entry.path(), staging.join(&*file)).map_err(|e| io(&entry.path(), e))?;
+        }
+    }
+    candle_core::safetensors::save(tensors, staging.join("model.safetensors"))?;
+    let record = serde_json::json!({
+        "base": opts.base.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "objective": "masked language modelling (BERT: 15 % of tokens, 80 % [MASK], 10 % random, 10 % kept)",
+        "texts": texts, "dev_texts": dev_texts,
+        "max_tokens": opts.max_tokens, "epochs": opts.epochs, "batch_size": opts.batch_size,
+        "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
+        "mask_rate": opts.mask_rate, "seed": opts.seed, "clip_norm": opts.clip_norm,
+        "train_embeddings": opts.train_embeddings,
+        "best_epoch": done.best_epoch,
+        "dev_before": done.dev_before.map(|(l, a)| serde_json::json!({"loss": l, "accuracy": a})),
+        "history": done.history,
+    });
+    std::fs::write(
+        staging.join("pretrain.json"),
+        serde_json::to_string_pretty(&record).expect("plain JSON"),
+    )
+    .map_err(|e| io(&staging, e))?;
+    if opts.out.exists() {
+        std::fs::remove_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
+    }
+    std::fs::rename(&staging, &opts.out).map_err(|e| io(&opts.out, e))
+}
+
+/// Refuses to write over the base model or over a folder that is not an
+/// earlier pre-training's output.
+fn check_out(base: &Path, out: &Path) -> Result<(), ClassifierError> {
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(base), std::fs::canonicalize(out)) {
+        if a == b {
+            return Err(ClassifierError::Other(format!(
+                "--out {} is the base model folder: pre-training would overwrite it",
+                out.display()
+            )));
+        }
+    }
+    let has_files = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if has_files && !out.join("pretrain.json").is_file() {
+        return Err(ClassifierError::Other(format!(
+            "--out {} exists and is not an earlier `graft pretrain` output: refusing to overwrite it",
+            out.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! `graft pretrain`: masked-LM further pre-training of an encoder on a
+//! task's texts; thin over [`crate::classifier::pretrain`].
+
+use super::classify::bar;
+use super::CliResult;
+use crate::classifier::data;
+use crate::classifier::pretrain::{pretrain, PretrainOptions};
+use crate::classifier::train::Progress;
+use crate::encoder::mlm::MASK_RATE;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Flags of `graft pretrain`.
+#[derive(Debug, Args)]
+pub struct PretrainArgs {
+    /// The encoder to adapt (a Hugging Face folder, e.g. models/multilingual-e5-small).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Texts to pre-train on: .jsonl, .csv or .tsv (the --text-field; labels
+    /// are not read) or .txt (one text a line). Repeat for several files.
+    #[arg(long, required = true)]
+    pub texts: Vec<PathBuf>,
+    /// Held-out texts: their masked-LM loss is reported before training and
+    /// after each epoch, and the epoch with the lowest is saved (without
+    /// them, the last).
+    #[arg(long)]
+    pub dev: Option<PathBuf>,
+    /// Field (JSONL) or column (CSV/TSV) holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Where the adapted model folder goes (a Hugging Face folder that
+    /// graft train --model reads).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Longest text in tokens, special tokens included.
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 5e-5)]
+    pub lr: f64,
+    /// Share of the steps spent warming the learning rate up.
+    #[arg(long, default_value_t = 0.06)]
+    pub warmup: f64,
+    /// AdamW's decoupled weight decay, on weight matrices only.
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Share of each text's tokens to predict (BERT: 0.15).
+    #[arg(long, default_value_t = MASK_RATE)]
+    pub mask_rate: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Largest global gradient norm.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip_norm: f64,
+    /// Train the embeddings too (and the output projection tied to them):
+    /// vocabulary × hidden more parameters, slow for large vocabularies.
+    #[arg(long)]
+    pub train_embeddings: bool,
+}
+
+pub fn run(args: PretrainArgs) -> CliResult {
+    if !(0.0..1.0).contains(&args.warmup) {
+        return Err(format!("--warmup {}: give a share in [0, 1)", args.warmup).into());
+    }
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(format!("--lr {}: give a positive learning rate", args.lr).into());
+    }
+    if args.batch_size == 0 {
+        return Err("--batch-size must be at least 1".into());
+    }
+    let mut texts = Vec::new();
+    for path in &args.texts {
+        texts.extend(
+            data::read_texts(path, &args.text_field)?
+                .into_iter()
+                .map(|e| e.text),
+        );
+    }
+    let dev = match &args.dev {
+        Some(p) => data::read_texts(p, &args.text_field)?
+            .into_iter()
+            .map(|e| e.text)
+            .collect(),
+        None => Vec::new(),
+    };
+    let opts = PretrainOptions {
+        base: args.model.clone(),
+        out: args.out.clone(),
+        max_tokens: args.max_len,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        warmup: args.warmup,
+        weight_decay: args.weight_decay,
+        mask_rate: args.mask_rate,
+        seed: args.seed,
+        clip_norm: args.clip_norm,
+        train_embeddings: args.train_embeddings,
+    };
+    let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
+    let last_line = std::cell::Cell::new(std::time::Instant::now());
+    let on_progress = |p: Progress| match p {
+        Progress::Preparing { done, total } => {
+            progress.set_length(total as u64);
+            progress.set_position(done as u64);
+            progress.set_message("tokenising");
+        }
+        Progress::Step {
+            epoch,
+            step,
+            steps,
+            loss,
+            examples_per_s,
+        } => {
+            progress.set_length(steps as u64);
+            progress.set_position(step as u64);
+            progress.set_message(format!(
+                "epoch {epoch} loss {loss:.4} {examples_per_s:.0} texts/s"
+            ));
+            // Without a terminal the bar is hidden: a line a minute instead.
+            if progress.is_hidden() && last_line.get().elapsed().as_secs() >= 60 {
+                last_line.set(std::time::Instant::now());
+                eprintln!(
+                    "epoch {epoch}: step {step}/{steps}, loss {loss:.4}, {examples_per_s:.1} texts/s"
+                );
+            }
+        }
+        Progress::Pretrain(r) => progress.suspend(|| {
+            let dev = match (r.dev_loss, r.dev_accuracy) {
+                (Some(l), Some(a)) => format!(", dev loss {l:.4}, dev accuracy {a:.4}"),
+                _ => String::new(),
+            };
+            eprintln!(
+                "epoch {}: train loss {:.4}{dev}, {:.1} texts/s",
+                r.epoch, r.train_loss, r.texts_per_s
+            )
+        }),
+        Progress::Epoch(_) => {}
+    };
+    let done = pretrain(&opts, &texts, &dev, &on_progress)?;
+    progress.finish_and_clear();
+    if let Some((loss, accuracy)) = done.dev_before {
+        eprintln!("dev before pre-training: loss {loss:.4}, accuracy {accuracy:.4}");
+    }
+    eprintln!(
+        "{} texts, best epoch {}; model written to {}",
+        texts.len(),
+        done.best_epoch,
+        args.out.display()
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "best_epoch": done.best_epoch,
+            "dev_before": done.dev_before.map(|(l, a)| serde_json::json!({"loss": l, "accuracy": a})),
+            "history": done.history,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! `graft pretrain`: masked-LM further pre-training on the real
+//! all-MiniLM-L6-v2 (its folder has no masked-LM head: graft makes one),
+//! the folder it writes, and its refusals.
+
+mod common;
+
+use common::{graft, graft_ok};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn minilm() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2")
+}
+
+/// Support-ticket texts from a few templates: a domain small enough that a
+/// few passes teach the head and the encoder its patterns.
+fn tickets(products: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in products {
+        out.push(format!("my {p} will not turn on after the update"));
+        out.push(format!("please send me the invoice for my {p} order"));
+        out.push(format!(
+            "the screen of my {p} is cracked and I want a repair"
+        ));
+        out.push(format!("how do I reset the password on my {p}"));
+    }
+    out
+}
+
+fn write(path: &Path, lines: &[String]) {
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.txt");
+    write(
+        &train,
+        &tickets(&["phone", "laptop", "tablet", "router", "camera", "watch"]),
+    );
+    // Held-out texts as JSON Lines with a label that is not read.
+    let dev = tmp.path().join("dev.jsonl");
+    let dev_lines: Vec<String> = tickets(&["printer", "speaker"])
+        .iter()
+        .map(|t| serde_json::json!({"text": t, "label": "x"}).to_string())
+        .collect();
+    write(&dev, &dev_lines);
+    let out = tmp.path().join("adapted");
+    let (model, train_s, dev_s, out_s) = (
+        minilm().to_string_lossy().into_owned(),
+        train.to_string_lossy().into_owned(),
+        dev.to_string_lossy().into_owned(),
+        out.to_string_lossy().into_owned(),
+    );
+    let args = |model: &str, out: &str, epochs: &str| -> Vec<String> {
+        [
+            "pretrain",
+            "--model",
+            model,
+            "--texts",
+            &train_s,
+            "--dev",
+            &dev_s,
+            "--out",
+            out,
+            "--epochs",
+            epochs,
+            "--lr",
+            "2e-4",
+            "--max-len",
+            "32",
+            "--seed",
+            "3",
+            "--batch-size",
+            "8",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |a: Vec<String>| -> Value {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        serde_json::from_str(graft_ok(tmp.path(), &refs).trim()).unwrap()
+    };
+    let first = run(args(&model, &out_s, "4"));
+    let before = first["dev_before"]["loss"].as_f64().unwrap();
+    let history = first["history"].as_array().unwrap();
+    assert_eq!(history.len(), 4);
+    let best = first["best_epoch"].as_u64().unwrap() as usize;
+    let best_loss = history[best - 1]["dev_loss"].as_f64().unwrap();
+    // A new head starts near ln(vocab) = ln(30522) ≈ 10.3 nats.
+    assert!(before > 9.0, "{first}");
+    assert!(best_loss < before - 3.0, "{first}");
+    assert_eq!(first["dev_before"]["accuracy"], 0.0, "{first}");
+    assert!(
+        history[best - 1]["dev_accuracy"].as_f64().unwrap() > 0.0,
+        "{first}"
+    );
+    for h in history {
+        assert!(h["dev_loss"].as_f64().unwrap() >= best_loss, "{first}");
+    }
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "pretrain.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("pretrain.json")).unwrap()).unwrap();
+    assert_eq!(record["texts"], 24);
+    assert_eq!(record["best_epoch"], best);
+
+    // The encoder changed: its embedding of a text is not the base's.
+    let embed = |m: &str| -> Vec<f64> {
+        let v: Value = serde_json::from_str(&graft_ok(
+            tmp.path(),
+            &["embed", "--model", m, "my phone is broken"],
+        ))
+        .unwrap();
+        v["embeddings"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (a, b) = (embed(&model), embed(&out_s));
+    assert_eq!(a.len(), b.len());
+    assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-3));
+
+    // The head was saved: pre-training the output again starts from the
+    // loss the first run ended with (same held-out masks), not from scratch.
+    let again = tmp.path().join("again");
+    let second = run(args(&out_s, &again.to_string_lossy(), "1"));
+    let resumed = second["dev_before"]["loss"].as_f64().unwrap();
+    assert!(
+        (resumed - best_loss).abs() < 1e-3,
+        "{resumed} vs {best_loss}"
+    );
+
+    // graft train fine-tunes from it.
+    let labelled = tmp.path().join("labelled.jsonl");
+    let rows: Vec<String> = tickets(&["phone", "laptop", "printer", "speaker"])
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let label = ["power", "billing", "repair", "account"][i % 4];
+            serde_json::json!({"text": t, "label": label}).to_string()
+        })
+        .collect();
+    write(&labelled, &rows);
+    let l = labelled.to_string_lossy();
+    let classifier = tmp.path().join("classifier");
+    graft_ok(
+        tmp.path(),
+        &[
+            "train",
+            "--model",
+            &out_s,
+            "--train",
+            &l,
+            "--dev",
+            &l,
+            "--out",
+            &classifier.to_string_lossy(),
+            "--fusion",
+            "none",
+            "--freeze-encoder",
+            "--epochs",
+            "2",
+        ],
+    );
+    assert!(classifier.join("graft.json").is_file());
+}
+
+#[test]
+fn bad_pretraining_input_gets_a_clear_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = minilm().to_string_lossy().into_owned();
+    let texts = tmp.path().join("texts.txt");
+    write(&texts, &tickets(&["phone", "laptop"]));
+    let t = texts.to_string_lossy().into_owned();
+    let out = tmp.path().join("out");
+    let o = out.to_string_lossy().into_owned();
+    let fails = |args: &[&str], message: &str| {
+        let mut all = vec!["pretrain"];
+        all.extend_from_slice(args);
+        let r = graft(tmp.path(), &all);
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    };
+    fails(
+        &["--model", &model, "--texts", &t, "--out", &model],
+        "is the base model folder",
+    );
+    for (flag, value, message) in [
+        ("--mask-rate", "0", "mask rate 0"),
+        ("--mask-rate", "1", "mask rate 1"),
+        ("--warmup", "1", "--warmup 1"),
+        ("--epochs", "0", "--epochs must be at least 1"),
+        ("--max-len", "4096", "exceeds the model's 512 positions"),
+        ("--batch-size", "0", "--batch-size must be at least 1"),
+        ("--lr", "0", "--lr 0"),
+    ] {
+        fails(
+            &["--model", &model, "--texts", &t, "--out", &o, flag, value],
+            message,
+        );
+    }
+    let empty = tmp.path().join("empty.txt");
+    std::fs::write(&empty, "\n  \n").unwrap();
+    fails(
+        &[
+            "--model",
+            &model,
+            "--texts",
+            &empty.to_string_lossy(),
+            "--out",
+            &o,
+        ],
+        "no examples",
+    );
+    let no_field = tmp.path().join("other.jsonl");
+    std::fs::write(&no_field, "{\"body\": \"my phone\"}\n").unwrap();
+    let nf = no_field.to_string_lossy().into_owned();
+    fails(
+        &["--model", &model, "--texts", &nf, "--out", &o],
+        "line 1: no column or field \"text\"",
+    );
+    let bad_utf8 = tmp.path().join("latin1.txt");
+    std::fs::write(&bad_utf8, b"my phone\ncaf\xe9 au lait\n").unwrap();
+    fails(
+        &[
+            "--model",
+            &model,
+            "--texts",
+            &bad_utf8.to_string_lossy(),
+            "--out",
+            &o,
+        ],
+        "line 2: not valid UTF-8",
+    );
+    // A folder that is not an earlier pre-training's output is kept.
+    let precious = tmp.path().join("precious");
+    std::fs::create_dir(&precious).unwrap();
+    std::fs::write(precious.join("notes.txt"), "keep me").unwrap();
+    let r = graft(
+        tmp.path(),
+        &[
+            "pretrain",
+            "--model",
+            &model,
+            "--texts",
+            &t,
+            "--out",
+            &precious.to_string_lossy(),
+        ],
+    );
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("refusing to overwrite"));
+    assert_eq!(
+        std::fs::read_to_string(precious.join("notes.txt")).unwrap(),
+        "keep me"
+    );
+    // A tokenizer without a mask token cannot mask.
+    let maskless = tmp.path().join("maskless");
+    std::fs::create_dir(&maskless).unwrap();
+    for file in ["config.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(minilm().join(file), maskless.join(file)).unwrap();
+    }
+    let tokenizer = std::fs::read_to_string(minilm().join("tokenizer.json"))
+        .unwrap()
+        .replace("\"[MASK]\"", "\"[HIDDEN]\"");
+    std::fs::write(maskless.join("tokenizer.json"), tokenizer).unwrap();
+    fails(
+        &[
+            "--model",
+            &maskless.to_string_lossy(),
+            "--texts",
+            &t,
+            "--out",
+            &o,
+        ],
+        "the tokenizer has no mask token",
+    );
+}
