@@ -5,14 +5,17 @@
 # fine-tuned, batches grouped by length; each may be followed by options:
 # +lrX peak learning rate X, +lrdX layer-wise learning-rate decay X, +epN N
 # epochs, +lenN N text tokens instead of the data set's default, +grouped
-# batches grouped by length) × seed, `graft train` on train/dev and the
-# test split evaluated with the best checkpoint; then the table is written
-# by scripts/classify/bench_table.py.
+# batches grouped by length, +taptN first N epochs of masked-LM
+# pre-training on the training texts, `graft pretrain`, held out on the dev
+# texts) × seed, `graft train` on train/dev and the test split evaluated
+# with the best checkpoint; then the table is written by
+# scripts/classify/bench_table.py.
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
 #   SEEDS="1" REGIMES="top4 top4+lr0.0002 top12+ep5" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #   SEEDS="1" REGIMES="full+grouped top12+len256" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
+#   SEEDS="1" REGIMES="top12+tapt1" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #   GRAFT=/tmp/graft-old SEEDS="3" REGIMES="top12" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #
 # Each data set is paired with the graph that fits it, in a store of its own
@@ -71,10 +74,11 @@ for ds in $DATASETS; do
     # The regime's base, then its options after '+': lrX, a peak learning
     # rate X (a decimal: run names split on '-'); lrdX, layer-wise learning
     # rate decay X; epN, N epochs; lenN, N text tokens; grouped, batches
-    # grouped by length.
+    # grouped by length; taptN, N epochs of task-adaptive pre-training.
     IFS=+ read -r -a parts <<< "$regime"
     base=${parts[0]}
     text_len=$len
+    tapt=0
     regime_flags=()
     case $base in
       frozen) regime_flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
@@ -85,18 +89,21 @@ for ds in $DATASETS; do
     for option in "${parts[@]:1}"; do
       case $option in
         lrd*) value=${option#lrd} ;; lr*) value=${option#lr} ;;
-        ep*) value=${option#ep} ;; len*) value=${option#len} ;; *) value=0 ;;
+        ep*) value=${option#ep} ;; len*) value=${option#len} ;; tapt*) value=${option#tapt} ;; *) value=0 ;;
       esac
-      [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ep4, +len256)" >&2; exit 1; }
+      [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ep4, +len256, +tapt1)" >&2; exit 1; }
       case $option in
         lrd*) regime_flags+=(--layer-lr-decay "$value") ;;
         lr*) regime_flags+=(--lr "$value") ;;
         ep*) regime_flags+=(--epochs "$value") ;;
         len*) text_len=$value ;;
+        tapt*)
+          [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "regime $regime: +$option needs a whole number of epochs (+tapt1)" >&2; exit 1; }
+          tapt=$value ;;
         grouped)
           [[ $base == top* ]] && { echo "regime $regime: topN batches are always grouped by length; drop +grouped" >&2; exit 1; }
           regime_flags+=(--group-by-length) ;;
-        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +grouped)" >&2; exit 1 ;;
+        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +taptN, +grouped)" >&2; exit 1 ;;
       esac
     done
     for fusion in $FUSIONS; do
@@ -108,12 +115,33 @@ for ds in $DATASETS; do
         flags=(--fusion "$fusion" --max-len "$max" --seed "$seed" "${regime_flags[@]}")
         echo "== $ds $fusion $regime seed $seed" >&2
         start=$(date +%s.%N)
-        "$GRAFT" --data-dir "$data_dir" train --model "$model" \
+        base=$model
+        reused_s=0
+        pretrain_s=
+        if [ "$tapt" -gt 0 ]; then
+          # The adapted encoder, shared by the fusion modes of this seed
+          # (its pre-training time is counted in each run that uses it).
+          base=$WORK/pretrained/$ds-tapt$tapt-len$text_len-$seed
+          if [ ! -f "$base/pretrain.json" ] || [ ! -f "$base.wall_s" ]; then
+            mkdir -p "$WORK/pretrained"
+            p0=$(date +%s.%N)
+            "$GRAFT" pretrain --model "$model" --texts "data/datasets/$ds/train.jsonl" \
+              --dev "data/datasets/$ds/dev.jsonl" --out "$base" --epochs "$tapt" \
+              --max-len "$text_len" --seed "$seed" > "$base.stdout"
+            python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$p0" "$(date +%s.%N)" > "$base.wall_s"
+          else
+            reused_s=$(cat "$base.wall_s")
+          fi
+          pretrain_s=$(cat "$base.wall_s")
+        fi
+        "$GRAFT" --data-dir "$data_dir" train --model "$base" \
           --train "data/datasets/$ds/train.jsonl" --dev "data/datasets/$ds/dev.jsonl" --test "data/datasets/$ds/test.jsonl" \
           --out "$run" "${flags[@]}" "${extra[@]}" > "$run.stdout"
         end=$(date +%s.%N)
-        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); c['training']['wall_s']=float(sys.argv[3])-float(sys.argv[2]); json.dump(c,open(p,'w'),indent=1)" \
-          "$run/graft.json" "$start" "$end"
+        # The wall time includes the pre-training: run now (inside start..end)
+        # or reused from another run (its recorded seconds added).
+        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; json.dump(c,open(p,'w'),indent=1)" \
+          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s"
       done
     done
   done

@@ -20,8 +20,9 @@ PUBLISHED = {
 def regime_name(regime):
     """frozen, full, topN (the top N encoder layers fine-tuned), optionally
     followed by +lrX (peak learning rate X), +lrdX (layer-wise learning-rate
-    decay X), +epN (N epochs), +lenN (N text
-    tokens) and +grouped (batches grouped by length), e.g.
+    decay X), +epN (N epochs), +lenN (N text tokens), +taptN (N epochs of
+    masked-LM pre-training on the training texts first) and +grouped
+    (batches grouped by length), e.g.
     top12+lr0.0001+ep5 or full+grouped+len256 (as scripts/bench-classify.sh)."""
     base, *options = regime.split("+")
     if base.startswith("top") and base[3:].isdigit():
@@ -31,7 +32,10 @@ def regime_name(regime):
     else:
         return regime
     for option in options:
-        if option.startswith("lrd"):
+        if option.startswith("tapt") and option[4:].isdigit():
+            n = int(option[4:])
+            name += f", after {n} epoch{'s' if n > 1 else ''} of masked-LM pre-training"
+        elif option.startswith("lrd"):
             name += f", layer lr decay {float(option[3:]):g}"
         elif option.startswith("lr"):
             name += f", lr {float(option[2:]):g}"
