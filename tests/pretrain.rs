@@ -225,6 +225,13 @@ fn bad_pretraining_input_gets_a_clear_error_and_writes_nothing() {
         ],
         "no examples",
     );
+    // Zero-width spaces: not blank to a reader, no token to the tokenizer.
+    let invisible = tmp.path().join("invisible.txt");
+    std::fs::write(&invisible, "\u{200b}\n\u{200b}\u{200b}\n").unwrap();
+    fails(
+        &["--model", &model, "--texts", &invisible.to_string_lossy(), "--out", &o],
+        "no text has a token to predict",
+    );
     let no_field = tmp.path().join("other.jsonl");
     std::fs::write(&no_field, "{\"body\": \"my phone\"}\n").unwrap();
     let nf = no_field.to_string_lossy().into_owned();

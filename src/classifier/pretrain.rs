@@ -76,7 +76,8 @@ impl Default for PretrainOptions {
 /// One pass over the texts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PretrainEpoch {
-    /// 1-based.
+    /// 1-based; progress reports the held-out figures before training as
+    /// epoch 0 (no train loss: NaN).
     pub epoch: usize,
     /// Mean cross-entropy over the pass's masked tokens (nats).
     pub train_loss: f64,
@@ -147,8 +148,23 @@ pub fn pretrain(
         done: 0,
         total: texts.len() + dev_texts.len(),
     });
-    let train_ids = tokenize(texts)?;
-    let dev_ids = tokenize(dev_texts)?;
+    // A text of special tokens only (e.g. invisible characters) has
+    // nothing to predict: left out, counted.
+    let maskable = |ids: &Vec<u32>| ids.iter().any(|&id| !masker.is_special(id));
+    let (train_ids, skipped): (Vec<Vec<u32>>, Vec<Vec<u32>>) =
+        tokenize(texts)?.into_iter().partition(maskable);
+    let dev_ids: Vec<Vec<u32>> = tokenize(dev_texts)?.into_iter().filter(maskable).collect();
+    if !skipped.is_empty() {
+        tracing::warn!(
+            texts = skipped.len(),
+            "texts with no token to predict (special tokens only) are left out"
+        );
+    }
+    if train_ids.is_empty() {
+        return Err(ClassifierError::Other(
+            "no text has a token to predict (every text is special tokens only)".into(),
+        ));
+    }
     progress(Progress::Preparing {
         done: texts.len() + dev_texts.len(),
         total: texts.len() + dev_texts.len(),
@@ -255,6 +271,17 @@ pub fn pretrain(
     };
 
     let dev_before = evaluate()?;
+    if let Some((loss, accuracy)) = dev_before {
+        // Epoch 0: the held-out figures before any step.
+        progress(Progress::Pretrain(PretrainEpoch {
+            epoch: 0,
+            train_loss: f64::NAN,
+            dev_loss: Some(loss),
+            dev_accuracy: Some(accuracy),
+            seconds: 0.0,
+            texts_per_s: 0.0,
+        }));
+    }
     let lengths: Vec<usize> = train_ids.iter().map(Vec::len).collect();
     let mut order: Vec<usize> = (0..train_ids.len()).collect();
     let steps_per_epoch = train_ids.len().div_ceil(opts.batch_size.max(1));
@@ -327,18 +354,19 @@ pub fn pretrain(
         best_epoch,
         dev_before,
     };
-    write_folder(opts, &tensors, &pretrained, texts.len(), dev_texts.len())?;
+    let counts = (train_ids.len(), dev_ids.len(), skipped.len());
+    write_folder(opts, &tensors, &pretrained, counts)?;
     Ok(pretrained)
 }
 
 /// Writes the model folder beside `opts.out` and swaps it in, so a failed
-/// write leaves what was there.
+/// write leaves what was there. The counts: texts trained on, held-out
+/// texts, texts left out (nothing to predict).
 fn write_folder(
     opts: &PretrainOptions,
     tensors: &HashMap<String, Tensor>,
     done: &Pretrained,
-    texts: usize,
-    dev_texts: usize,
+    (texts, dev_texts, skipped): (usize, usize, usize),
 ) -> Result<(), ClassifierError> {
     let name = opts
         .out
@@ -368,7 +396,7 @@ fn write_folder(
     let record = serde_json::json!({
         "base": opts.base.file_name().map(|n| n.to_string_lossy().into_owned()),
         "objective": "masked language modelling (BERT: 15 % of tokens, 80 % [MASK], 10 % random, 10 % kept)",
-        "texts": texts, "dev_texts": dev_texts,
+        "texts": texts, "dev_texts": dev_texts, "skipped_texts": skipped,
         "max_tokens": opts.max_tokens, "epochs": opts.epochs, "batch_size": opts.batch_size,
         "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
         "mask_rate": opts.mask_rate, "seed": opts.seed, "clip_norm": opts.clip_norm,

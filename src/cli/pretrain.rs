@@ -129,6 +129,13 @@ pub fn run(args: PretrainArgs) -> CliResult {
                 );
             }
         }
+        Progress::Pretrain(r) if r.epoch == 0 => progress.suspend(|| {
+            eprintln!(
+                "before pre-training: dev loss {:.4}, dev accuracy {:.4}",
+                r.dev_loss.unwrap_or(f64::NAN),
+                r.dev_accuracy.unwrap_or(f64::NAN)
+            )
+        }),
         Progress::Pretrain(r) => progress.suspend(|| {
             let dev = match (r.dev_loss, r.dev_accuracy) {
                 (Some(l), Some(a)) => format!(", dev loss {l:.4}, dev accuracy {a:.4}"),
@@ -143,9 +150,6 @@ pub fn run(args: PretrainArgs) -> CliResult {
     };
     let done = pretrain(&opts, &texts, &dev, &on_progress)?;
     progress.finish_and_clear();
-    if let Some((loss, accuracy)) = done.dev_before {
-        eprintln!("dev before pre-training: loss {loss:.4}, accuracy {accuracy:.4}");
-    }
     eprintln!(
         "{} texts, best epoch {}; model written to {}",
         texts.len(),

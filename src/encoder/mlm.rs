@@ -186,8 +186,9 @@ pub struct Masked {
 }
 
 impl Masker {
-    /// A masker for `tokenizer`'s vocabulary (`vocab` ids, the model's
-    /// `vocab_size`), choosing `rate` of each text's tokens.
+    /// A masker for `tokenizer`'s vocabulary (`vocab`: the model's
+    /// `vocab_size`; random replacements are drawn below it and below the
+    /// tokenizer's own size), choosing `rate` of each text's tokens.
     ///
     /// Errors: [`EncoderError::Input`] when the tokenizer has no mask token
     /// (`[MASK]` or `<mask>`) or `rate` is not in (0, 1).
@@ -213,10 +214,13 @@ impl Masker {
             .map(|(id, _)| id)
             .chain(std::iter::once(mask_id))
             .collect();
+        // Random replacements come from the ids the tokenizer can produce
+        // (a model's table may have unused rows past them).
+        let vocab = vocab.min(tokenizer.inner().get_vocab_size(true)) as u32;
         Ok(Self {
             mask_id,
             special,
-            vocab: vocab as u32,
+            vocab,
             rate,
         })
     }
