@@ -229,7 +229,14 @@ fn bad_pretraining_input_gets_a_clear_error_and_writes_nothing() {
     let invisible = tmp.path().join("invisible.txt");
     std::fs::write(&invisible, "\u{200b}\n\u{200b}\u{200b}\n").unwrap();
     fails(
-        &["--model", &model, "--texts", &invisible.to_string_lossy(), "--out", &o],
+        &[
+            "--model",
+            &model,
+            "--texts",
+            &invisible.to_string_lossy(),
+            "--out",
+            &o,
+        ],
         "no text has a token to predict",
     );
     let no_field = tmp.path().join("other.jsonl");

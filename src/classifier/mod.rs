@@ -12,6 +12,7 @@
 //! - [`report`]: the evaluation as JSON, Markdown and an SVG picture.
 
 pub mod data;
+mod folder;
 pub mod metrics;
 pub mod model;
 pub mod optim;

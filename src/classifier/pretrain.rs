@@ -10,6 +10,7 @@
 //! `BertForMaskedLM`'s names) that `graft train --model` fine-tunes, plus
 //! `pretrain.json` (settings and per-epoch losses).
 
+use super::folder::{check_out, write_staged};
 use super::optim::GroupedAdamW;
 use super::train::{clip, epoch_batches, schedule, Progress};
 use super::ClassifierError;
@@ -66,7 +67,7 @@ impl Default for PretrainOptions {
             warmup: 0.06,
             weight_decay: 0.01,
             mask_rate: MASK_RATE,
-            seed: 1,
+            seed: 42,
             clip_norm: 1.0,
             train_embeddings: false,
         }
@@ -117,7 +118,13 @@ pub fn pretrain(
     dev_texts: &[String],
     progress: &dyn Fn(Progress),
 ) -> Result<Pretrained, ClassifierError> {
-    check_out(&opts.base, &opts.out)?;
+    check_out(
+        &opts.base,
+        &opts.out,
+        "pretrain.json",
+        "an earlier `graft pretrain` output",
+        "pre-training",
+    )?;
     if texts.is_empty() {
         return Err(ClassifierError::Other("no texts to pre-train on".into()));
     }
@@ -359,40 +366,16 @@ pub fn pretrain(
     Ok(pretrained)
 }
 
-/// Writes the model folder beside `opts.out` and swaps it in, so a failed
-/// write leaves what was there. The counts: texts trained on, held-out
-/// texts, texts left out (nothing to predict).
+/// Writes the model folder (staged, swapped in whole). The counts: texts
+/// trained on, held-out texts, texts left out (nothing to predict).
 fn write_folder(
     opts: &PretrainOptions,
     tensors: &HashMap<String, Tensor>,
     done: &Pretrained,
     (texts, dev_texts, skipped): (usize, usize, usize),
 ) -> Result<(), ClassifierError> {
-    let name = opts
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let staging = opts
-        .out
-        .with_file_name(format!(".{name}.partial-{}", std::process::id()));
     let io =
         |what: &Path, e: std::io::Error| ClassifierError::Other(format!("{}: {e}", what.display()));
-    std::fs::create_dir_all(&staging).map_err(|e| io(&staging, e))?;
-    // The tokenizer and config files as they are (the weights are new).
-    for entry in std::fs::read_dir(&opts.base).map_err(|e| io(&opts.base, e))? {
-        let entry = entry.map_err(|e| io(&opts.base, e))?;
-        let file = entry.file_name();
-        let file = file.to_string_lossy();
-        let keep = entry.path().is_file()
-            && (file.ends_with(".json") || file.ends_with(".txt") || file.ends_with(".model"))
-            && file != "pretrain.json"
-            && file != "graft.json";
-        if keep {
-            std::fs::copy(entry.path(), staging.join(&*file)).map_err(|e| io(&entry.path(), e))?;
-        }
-    }
-    candle_core::safetensors::save(tensors, staging.join("model.safetensors"))?;
     let record = serde_json::json!({
         "base": opts.base.file_name().map(|n| n.to_string_lossy().into_owned()),
         "objective": "masked language modelling (BERT: 15 % of tokens, 80 % [MASK], 10 % random, 10 % kept)",
@@ -405,34 +388,26 @@ fn write_folder(
         "dev_before": done.dev_before.map(|(l, a)| serde_json::json!({"loss": l, "accuracy": a})),
         "history": done.history,
     });
-    std::fs::write(
-        staging.join("pretrain.json"),
-        serde_json::to_string_pretty(&record).expect("plain JSON"),
-    )
-    .map_err(|e| io(&staging, e))?;
-    if opts.out.exists() {
-        std::fs::remove_dir_all(&opts.out).map_err(|e| io(&opts.out, e))?;
-    }
-    std::fs::rename(&staging, &opts.out).map_err(|e| io(&opts.out, e))
-}
-
-/// Refuses to write over the base model or over a folder that is not an
-/// earlier pre-training's output.
-fn check_out(base: &Path, out: &Path) -> Result<(), ClassifierError> {
-    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(base), std::fs::canonicalize(out)) {
-        if a == b {
-            return Err(ClassifierError::Other(format!(
-                "--out {} is the base model folder: pre-training would overwrite it",
-                out.display()
-            )));
+    write_staged(&opts.out, |staging| {
+        // The tokenizer and config files as they are (the weights are new).
+        for entry in std::fs::read_dir(&opts.base).map_err(|e| io(&opts.base, e))? {
+            let entry = entry.map_err(|e| io(&opts.base, e))?;
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            let keep = entry.path().is_file()
+                && (file.ends_with(".json") || file.ends_with(".txt") || file.ends_with(".model"))
+                && file != "pretrain.json"
+                && file != "graft.json";
+            if keep {
+                std::fs::copy(entry.path(), staging.join(&*file))
+                    .map_err(|e| io(&entry.path(), e))?;
+            }
         }
-    }
-    let has_files = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
-    if has_files && !out.join("pretrain.json").is_file() {
-        return Err(ClassifierError::Other(format!(
-            "--out {} exists and is not an earlier `graft pretrain` output: refusing to overwrite it",
-            out.display()
-        )));
-    }
-    Ok(())
+        candle_core::safetensors::save(tensors, staging.join("model.safetensors"))?;
+        std::fs::write(
+            staging.join("pretrain.json"),
+            serde_json::to_string_pretty(&record).expect("plain JSON"),
+        )
+        .map_err(|e| io(staging, e))
+    })
 }

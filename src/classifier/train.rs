@@ -28,6 +28,7 @@
 //! the shuffling and the dropout masks all come from seeded generators.
 
 use super::data::Example;
+use super::folder::{check_out, write_staged};
 use super::metrics::{evaluate, Metrics};
 use super::model::{
     decide, Classifier, ClassifierError, EncoderCard, GraphCard, ModelCard, CARD_FORMAT,
@@ -281,7 +282,13 @@ pub fn train(
     data_info: serde_json::Value,
     progress: &dyn Fn(Progress),
 ) -> Result<Trained, ClassifierError> {
-    check_out(&opts.base, &opts.out)?;
+    check_out(
+        &opts.base,
+        &opts.out,
+        "graft.json",
+        "a graft model folder",
+        "training",
+    )?;
     super::optim::check_layer_decay(opts.layer_lr_decay).map_err(OptimError::from)?;
     let trainable = !opts.freeze_encoder;
     if opts.freeze_encoder && opts.train_layers.is_some() {
@@ -611,22 +618,6 @@ pub fn train(
         }
     }
     let (_, best_epoch, snapshot, dev_metrics) = best.expect("at least one epoch");
-    // Write the folder next to its place, then swap it in: a failed write
-    // leaves a previous model at `out` as it was.
-    let name = opts
-        .out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let staging = opts
-        .out
-        .with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let io = |what: &str, e: std::io::Error| ClassifierError::Other(format!("{what}: {e}"));
-    std::fs::create_dir_all(&staging).map_err(|e| io(&staging.display().to_string(), e))?;
-    for file in ["config.json", "tokenizer.json"] {
-        std::fs::copy(opts.base.join(file), staging.join(file))
-            .map_err(|e| io(&format!("copying {file}"), e))?;
-    }
     let mut tensors: HashMap<String, Tensor> = if trainable {
         // Frozen parameters as loaded, trained ones from the best epoch.
         let mut t: HashMap<String, Tensor> = encoder
@@ -647,7 +638,6 @@ pub fn train(
     };
     tensors.insert("classifier.weight".into(), snapshot[0].clone());
     tensors.insert("classifier.bias".into(), snapshot[1].clone());
-    candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
     let c = encoder.config();
     let card = ModelCard {
         format: CARD_FORMAT,
@@ -687,11 +677,14 @@ pub fn train(
         history,
         metrics: serde_json::json!({ "dev": dev_metrics }),
     };
-    write_card(&staging, &card)?;
-    if opts.out.exists() {
-        std::fs::remove_dir_all(&opts.out).map_err(|e| io(&opts.out.display().to_string(), e))?;
-    }
-    std::fs::rename(&staging, &opts.out).map_err(|e| io(&opts.out.display().to_string(), e))?;
+    write_staged(&opts.out, |staging| {
+        for file in ["config.json", "tokenizer.json"] {
+            std::fs::copy(opts.base.join(file), staging.join(file))
+                .map_err(|e| ClassifierError::Other(format!("copying {file}: {e}")))?;
+        }
+        candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
+        write_card(staging, &card)
+    })?;
     Ok(Trained {
         card,
         dev: dev_metrics,
@@ -838,27 +831,6 @@ fn feature_key(
 
 /// Refuses an output folder that is the base model, or any folder with
 /// files that is not a graft model (retraining into a model folder replaces it).
-fn check_out(base: &Path, out: &Path) -> Result<(), ClassifierError> {
-    let same = match (std::fs::canonicalize(base), std::fs::canonicalize(out)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    if same {
-        return Err(ClassifierError::Other(format!(
-            "--out {} is the base model folder: training would overwrite the encoder",
-            out.display()
-        )));
-    }
-    let has_files = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
-    if has_files && !out.join("graft.json").is_file() {
-        return Err(ClassifierError::Other(format!(
-            "--out {} exists and is not a graft model folder: refusing to overwrite it",
-            out.display()
-        )));
-    }
-    Ok(())
-}
-
 /// Writes `graft.json`.
 pub fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ClassifierError> {
     std::fs::write(

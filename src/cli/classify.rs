@@ -235,6 +235,48 @@ fn knowledge(linker: Option<Arc<Linker>>, lang: Option<String>) -> Knowledge {
     })
 }
 
+/// Shows the progress events every training command shares on `bar`:
+/// inputs being built (`preparing`) and a step (`unit`: what the step's
+/// speed counts, "examples" or "texts"). Without a terminal the bar is
+/// hidden, so a step line is printed once a minute instead (`last_line`).
+/// Returns false for the events each command prints itself.
+pub(super) fn show_progress(
+    bar: &ProgressBar,
+    last_line: &std::cell::Cell<std::time::Instant>,
+    preparing: &str,
+    unit: &str,
+    p: &Progress,
+) -> bool {
+    match *p {
+        Progress::Preparing { done, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(preparing.to_owned());
+        }
+        Progress::Step {
+            epoch,
+            step,
+            steps,
+            loss,
+            examples_per_s,
+        } => {
+            bar.set_length(steps as u64);
+            bar.set_position(step as u64);
+            bar.set_message(format!(
+                "epoch {epoch} loss {loss:.4} {examples_per_s:.0} {unit}/s"
+            ));
+            if bar.is_hidden() && last_line.get().elapsed().as_secs() >= 60 {
+                last_line.set(std::time::Instant::now());
+                eprintln!(
+                    "epoch {epoch}: step {step}/{steps}, loss {loss:.4}, {examples_per_s:.1} {unit}/s"
+                );
+            }
+        }
+        Progress::Epoch(_) | Progress::Pretrain(_) => return false,
+    }
+    true
+}
+
 pub(super) fn bar(len: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(ProgressStyle::with_template(template).expect("static template"));
@@ -309,41 +351,18 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
     let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
     let last_line = std::cell::Cell::new(std::time::Instant::now());
     let on_progress = |p: Progress| {
-        match p {
-        Progress::Preparing { done, total } => {
-            progress.set_length(total as u64);
-            progress.set_position(done as u64);
-            progress.set_message("building inputs");
+        if show_progress(&progress, &last_line, "building inputs", "examples", &p) {
+            return;
         }
-        Progress::Step {
-            epoch,
-            step,
-            steps,
-            loss,
-            examples_per_s,
-        } => {
-            progress.set_length(steps as u64);
-            progress.set_position(step as u64);
-            progress.set_message(format!(
-                "epoch {epoch} loss {loss:.4} {examples_per_s:.0} ex/s"
-            ));
-            // Without a terminal the bar is hidden: a line a minute instead.
-            if progress.is_hidden() && last_line.get().elapsed().as_secs() >= 60 {
-                last_line.set(std::time::Instant::now());
+        if let Progress::Epoch(r) = p {
+            // Printed even without a terminal (a hidden bar drops println).
+            progress.suspend(|| {
                 eprintln!(
-                    "epoch {epoch}: step {step}/{steps}, loss {loss:.4}, {examples_per_s:.1} examples/s"
-                );
-            }
+                    "epoch {}: train loss {:.4}, dev accuracy {:.4}, dev macro-F1 {:.4}, {:.1} examples/s",
+                    r.epoch, r.train_loss, r.dev_accuracy, r.dev_macro_f1, r.examples_per_s
+                )
+            });
         }
-        // Printed even without a terminal (a hidden bar drops println).
-        Progress::Epoch(r) => progress.suspend(|| {
-            eprintln!(
-                "epoch {}: train loss {:.4}, dev accuracy {:.4}, dev macro-F1 {:.4}, {:.1} examples/s",
-                r.epoch, r.train_loss, r.dev_accuracy, r.dev_macro_f1, r.examples_per_s
-            )
-        }),
-        Progress::Pretrain(_) => {}
-    }
     };
     let trained = train(
         &opts,

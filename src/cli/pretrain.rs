@@ -1,7 +1,7 @@
 //! `graft pretrain`: masked-LM further pre-training of an encoder on a
 //! task's texts; thin over [`crate::classifier::pretrain`].
 
-use super::classify::bar;
+use super::classify::{bar, show_progress};
 use super::CliResult;
 use crate::classifier::data;
 use crate::classifier::pretrain::{pretrain, PretrainOptions};
@@ -103,50 +103,30 @@ pub fn run(args: PretrainArgs) -> CliResult {
     };
     let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
     let last_line = std::cell::Cell::new(std::time::Instant::now());
-    let on_progress = |p: Progress| match p {
-        Progress::Preparing { done, total } => {
-            progress.set_length(total as u64);
-            progress.set_position(done as u64);
-            progress.set_message("tokenising");
+    let on_progress = |p: Progress| {
+        if show_progress(&progress, &last_line, "tokenising", "texts", &p) {
+            return;
         }
-        Progress::Step {
-            epoch,
-            step,
-            steps,
-            loss,
-            examples_per_s,
-        } => {
-            progress.set_length(steps as u64);
-            progress.set_position(step as u64);
-            progress.set_message(format!(
-                "epoch {epoch} loss {loss:.4} {examples_per_s:.0} texts/s"
-            ));
-            // Without a terminal the bar is hidden: a line a minute instead.
-            if progress.is_hidden() && last_line.get().elapsed().as_secs() >= 60 {
-                last_line.set(std::time::Instant::now());
+        match p {
+            Progress::Pretrain(r) if r.epoch == 0 => progress.suspend(|| {
                 eprintln!(
-                    "epoch {epoch}: step {step}/{steps}, loss {loss:.4}, {examples_per_s:.1} texts/s"
-                );
-            }
+                    "before pre-training: dev loss {:.4}, dev accuracy {:.4}",
+                    r.dev_loss.unwrap_or(f64::NAN),
+                    r.dev_accuracy.unwrap_or(f64::NAN)
+                )
+            }),
+            Progress::Pretrain(r) => progress.suspend(|| {
+                let dev = match (r.dev_loss, r.dev_accuracy) {
+                    (Some(l), Some(a)) => format!(", dev loss {l:.4}, dev accuracy {a:.4}"),
+                    _ => String::new(),
+                };
+                eprintln!(
+                    "epoch {}: train loss {:.4}{dev}, {:.1} texts/s",
+                    r.epoch, r.train_loss, r.texts_per_s
+                )
+            }),
+            _ => {}
         }
-        Progress::Pretrain(r) if r.epoch == 0 => progress.suspend(|| {
-            eprintln!(
-                "before pre-training: dev loss {:.4}, dev accuracy {:.4}",
-                r.dev_loss.unwrap_or(f64::NAN),
-                r.dev_accuracy.unwrap_or(f64::NAN)
-            )
-        }),
-        Progress::Pretrain(r) => progress.suspend(|| {
-            let dev = match (r.dev_loss, r.dev_accuracy) {
-                (Some(l), Some(a)) => format!(", dev loss {l:.4}, dev accuracy {a:.4}"),
-                _ => String::new(),
-            };
-            eprintln!(
-                "epoch {}: train loss {:.4}{dev}, {:.1} texts/s",
-                r.epoch, r.train_loss, r.texts_per_s
-            )
-        }),
-        Progress::Epoch(_) => {}
     };
     let done = pretrain(&opts, &texts, &dev, &on_progress)?;
     progress.finish_and_clear();
