@@ -281,6 +281,24 @@ fn bad_pretraining_input_gets_a_clear_error_and_writes_nothing() {
         std::fs::read_to_string(precious.join("notes.txt")).unwrap(),
         "keep me"
     );
+    // Nor is a file (found before any training).
+    let file = tmp.path().join("model.bin");
+    std::fs::write(&file, "keep me too").unwrap();
+    let r = graft(
+        tmp.path(),
+        &[
+            "pretrain",
+            "--model",
+            &model,
+            "--texts",
+            &t,
+            "--out",
+            &file.to_string_lossy(),
+        ],
+    );
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("exists and is not a folder"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me too");
     // A tokenizer without a mask token cannot mask.
     let maskless = tmp.path().join("maskless");
     std::fs::create_dir(&maskless).unwrap();

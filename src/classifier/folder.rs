@@ -4,8 +4,8 @@
 use super::ClassifierError;
 use std::path::Path;
 
-/// Refuses an `out` that is the `base` model folder, or a non-empty folder
-/// without `marker` (the file every folder of this kind has, e.g.
+/// Refuses an `out` that is the `base` model folder, an existing file, or a
+/// non-empty folder without `marker` (the file every folder of this kind has, e.g.
 /// `graft.json`); `kind` names that kind in the message, `verb` the work
 /// that would overwrite.
 ///
@@ -25,6 +25,12 @@ pub(crate) fn check_out(
             )));
         }
     }
+    if out.exists() && !out.is_dir() {
+        return Err(ClassifierError::Other(format!(
+            "--out {} exists and is not a folder: refusing to overwrite it",
+            out.display()
+        )));
+    }
     let has_files = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
     if has_files && !out.join(marker).is_file() {
         return Err(ClassifierError::Other(format!(
@@ -36,8 +42,9 @@ pub(crate) fn check_out(
 }
 
 /// Lets `fill` write a folder in a staging folder beside `out`, then
-/// replaces `out` with it. When `fill` fails the staging folder is removed
-/// and `out` is untouched.
+/// replaces `out` with it. When `fill` fails or the old `out` cannot be
+/// removed, the staging folder is removed and `out` is untouched; when the
+/// final rename fails, the error names where the new folder was left.
 ///
 /// Errors: what `fill` returns; [`ClassifierError::Other`] naming the path
 /// when the folder cannot be created, removed or renamed.
@@ -58,7 +65,17 @@ pub(crate) fn write_staged(
         return Err(e);
     }
     if out.exists() {
-        std::fs::remove_dir_all(out).map_err(|e| io(out, e))?;
+        if let Err(e) = std::fs::remove_dir_all(out) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(io(out, e));
+        }
     }
-    std::fs::rename(&staging, out).map_err(|e| io(out, e))
+    // The old folder is gone: on failure, say where the new one is.
+    std::fs::rename(&staging, out).map_err(|e| {
+        ClassifierError::Other(format!(
+            "{}: {e} (the new folder is at {})",
+            out.display(),
+            staging.display()
+        ))
+    })
 }

@@ -98,7 +98,9 @@ pub struct PretrainEpoch {
 pub struct Pretrained {
     /// Every epoch.
     pub history: Vec<PretrainEpoch>,
-    /// The epoch whose weights were saved: the lowest dev loss, or the last.
+    /// The epoch whose weights were saved: the one with the lowest dev loss
+    /// (among epochs 1 to N: saved even when above `dev_before`), or
+    /// without dev texts the last.
     pub best_epoch: usize,
     /// Held-out loss and accuracy before any training (with dev texts).
     pub dev_before: Option<(f64, f64)>,

@@ -829,8 +829,6 @@ fn feature_key(
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Refuses an output folder that is the base model, or any folder with
-/// files that is not a graft model (retraining into a model folder replaces it).
 /// Writes `graft.json`.
 pub fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ClassifierError> {
     std::fs::write(

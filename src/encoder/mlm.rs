@@ -70,7 +70,22 @@ impl MlmHead {
         let activation = config.activation;
         let eps = config.layer_norm_eps as f32;
         for names in [BERT_NAMES, ROBERTA_NAMES] {
-            let found: Vec<Option<Tensor>> = names.iter().map(|n| weights.take_exact(n)).collect();
+            let mut found: Vec<Option<Tensor>> = Vec::with_capacity(names.len());
+            for n in names {
+                // Old checkpoints (TensorFlow-converted BERT) name layer
+                // norms' parameters gamma and beta.
+                let old = n
+                    .strip_suffix("LayerNorm.weight")
+                    .map(|stem| format!("{stem}LayerNorm.gamma"))
+                    .or_else(|| {
+                        n.strip_suffix("LayerNorm.bias")
+                            .map(|stem| format!("{stem}LayerNorm.beta"))
+                    });
+                let t = weights
+                    .take_exact(n)
+                    .or_else(|| old.and_then(|o| weights.take_exact(&o)));
+                found.push(t);
+            }
             let present = found.iter().filter(|t| t.is_some()).count();
             if present == 0 {
                 continue;
@@ -281,6 +296,43 @@ pub fn head_tensors(head: &MlmHead) -> HashMap<String, Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_saved_with_gamma_and_beta_is_loaded() {
+        let config = EncoderConfig::from_json(
+            r#"{"model_type": "bert", "vocab_size": 10, "hidden_size": 4, "num_hidden_layers": 1,
+                "num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 16,
+                "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12}"#,
+        )
+        .unwrap();
+        let dev = Device::Cpu;
+        let t = |shape: &[usize]| Tensor::ones(shape, DType::F32, &dev).unwrap();
+        let p = "cls.predictions.";
+        let tensors: HashMap<String, Tensor> = [
+            (format!("{p}transform.dense.weight"), t(&[4, 4])),
+            (format!("{p}transform.dense.bias"), t(&[4])),
+            (format!("{p}transform.LayerNorm.gamma"), t(&[4])),
+            (format!("{p}transform.LayerNorm.beta"), t(&[4])),
+            (format!("{p}bias"), t(&[10])),
+        ]
+        .into_iter()
+        .collect();
+        let mut weights = Weights::from_tensors(tensors.clone(), "test".into());
+        let head = MlmHead::load_or_init(&mut weights, &config, 1).unwrap();
+        assert!(head.loaded());
+        assert!(weights.into_tensors().is_empty(), "every head tensor taken");
+        // Without its layer norm the head is incomplete: an error, not a new head.
+        let mut partial = tensors;
+        partial.retain(|k, _| !k.contains("LayerNorm"));
+        let mut weights = Weights::from_tensors(partial, "test".into());
+        let err = MlmHead::load_or_init(&mut weights, &config, 1).unwrap_err();
+        assert!(err.to_string().contains("incomplete (3 of 5"), "{err}");
+        // No head at all: a new one.
+        let mut none = Weights::from_tensors(HashMap::new(), "test".into());
+        assert!(!MlmHead::load_or_init(&mut none, &config, 1)
+            .unwrap()
+            .loaded());
+    }
 
     #[test]
     fn masking_follows_bert_80_10_10() {
