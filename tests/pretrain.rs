@@ -259,46 +259,32 @@ fn bad_pretraining_input_gets_a_clear_error_and_writes_nothing() {
         ],
         "line 2: not valid UTF-8",
     );
-    // A folder that is not an earlier pre-training's output is kept.
+    // An --out that is not an earlier pre-training's output is refused
+    // before any training, and kept as it was: a foreign folder, a file.
     let precious = tmp.path().join("precious");
     std::fs::create_dir(&precious).unwrap();
-    std::fs::write(precious.join("notes.txt"), "keep me").unwrap();
-    let r = graft(
-        tmp.path(),
-        &[
-            "pretrain",
-            "--model",
-            &model,
-            "--texts",
-            &t,
-            "--out",
-            &precious.to_string_lossy(),
-        ],
-    );
-    assert_eq!(r.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("refusing to overwrite"));
-    assert_eq!(
-        std::fs::read_to_string(precious.join("notes.txt")).unwrap(),
-        "keep me"
-    );
-    // Nor is a file (found before any training).
+    let notes = precious.join("notes.txt");
+    std::fs::write(&notes, "keep me").unwrap();
     let file = tmp.path().join("model.bin");
-    std::fs::write(&file, "keep me too").unwrap();
-    let r = graft(
-        tmp.path(),
-        &[
-            "pretrain",
-            "--model",
-            &model,
-            "--texts",
-            &t,
-            "--out",
-            &file.to_string_lossy(),
-        ],
-    );
-    assert_eq!(r.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&r.stderr).contains("exists and is not a folder"));
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me too");
+    std::fs::write(&file, "keep me").unwrap();
+    for (target, kept, message) in [
+        (&precious, &notes, "refusing to overwrite"),
+        (&file, &file, "exists and is not a folder"),
+    ] {
+        let target = target.to_string_lossy();
+        let r = graft(
+            tmp.path(),
+            &[
+                "pretrain", "--model", &model, "--texts", &t, "--out", &target,
+            ],
+        );
+        assert_eq!(r.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains(message),
+            "{target}"
+        );
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), "keep me");
+    }
     // A tokenizer without a mask token cannot mask.
     let maskless = tmp.path().join("maskless");
     std::fs::create_dir(&maskless).unwrap();
