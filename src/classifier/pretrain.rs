@@ -14,7 +14,7 @@ use super::folder::{check_out, write_staged};
 use super::optim::GroupedAdamW;
 use super::train::{clip, epoch_batches, schedule, Progress};
 use super::ClassifierError;
-use crate::encoder::mlm::{head_tensors, Masked, Masker, MlmHead, MASK_RATE};
+use crate::encoder::mlm::{Masked, Masker, MlmHead};
 use crate::encoder::{Batch, Encoder, Mode, Sequence};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::ParamsAdamW;
@@ -42,7 +42,7 @@ pub struct PretrainOptions {
     pub warmup: f64,
     /// AdamW weight decay (weight matrices only).
     pub weight_decay: f64,
-    /// Share of each text's tokens chosen for prediction ([`MASK_RATE`]).
+    /// Share of each text's tokens chosen for prediction ([`crate::encoder::mlm::MASK_RATE`]).
     pub mask_rate: f64,
     /// Seeds the masks, the order, dropout and a new head.
     pub seed: u64,
@@ -53,25 +53,6 @@ pub struct PretrainOptions {
     /// Off: the embeddings stay as loaded and their output is computed
     /// without dropout.
     pub train_embeddings: bool,
-}
-
-impl Default for PretrainOptions {
-    fn default() -> Self {
-        Self {
-            base: PathBuf::new(),
-            out: PathBuf::new(),
-            max_tokens: 128,
-            epochs: 1,
-            batch_size: 16,
-            lr: 5e-5,
-            warmup: 0.06,
-            weight_decay: 0.01,
-            mask_rate: MASK_RATE,
-            seed: 42,
-            clip_norm: 1.0,
-            train_embeddings: false,
-        }
-    }
 }
 
 /// One pass over the texts.
@@ -130,8 +111,18 @@ pub fn pretrain(
     if texts.is_empty() {
         return Err(ClassifierError::Other("no texts to pre-train on".into()));
     }
+    let bad = |m: String| Err(ClassifierError::Other(m));
     if opts.epochs == 0 {
-        return Err(ClassifierError::Other("--epochs must be at least 1".into()));
+        return bad("--epochs must be at least 1".into());
+    }
+    if opts.batch_size == 0 {
+        return bad("--batch-size must be at least 1".into());
+    }
+    if !(0.0..1.0).contains(&opts.warmup) {
+        return bad(format!("--warmup {}: give a share in [0, 1)", opts.warmup));
+    }
+    if !(opts.lr.is_finite() && opts.lr > 0.0) {
+        return bad(format!("--lr {}: give a positive learning rate", opts.lr));
     }
     let (mut encoder, mut leftover) = Encoder::load_with_weights(&opts.base, true)?;
     encoder.set_max_tokens(opts.max_tokens)?;
@@ -293,14 +284,14 @@ pub fn pretrain(
     }
     let lengths: Vec<usize> = train_ids.iter().map(Vec::len).collect();
     let mut order: Vec<usize> = (0..train_ids.len()).collect();
-    let steps_per_epoch = train_ids.len().div_ceil(opts.batch_size.max(1));
+    let steps_per_epoch = train_ids.len().div_ceil(opts.batch_size);
     let total_steps = steps_per_epoch * opts.epochs;
     let mut step = 0;
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
     for epoch in 1..=opts.epochs {
         let started = std::time::Instant::now();
-        let batches = epoch_batches(&mut order, &lengths, opts.batch_size.max(1), true, &mut rng);
+        let batches = epoch_batches(&mut order, &lengths, opts.batch_size, true, &mut rng);
         let (mut epoch_loss, mut epoch_tokens) = (0f64, 0usize);
         for (s, idx) in batches.iter().enumerate() {
             let t0 = std::time::Instant::now();
@@ -356,7 +347,6 @@ pub fn pretrain(
         .iter()
         .map(|(name, t)| (name.clone(), t.clone()))
         .collect();
-    tensors.extend(head_tensors(&head));
     tensors.extend(named.iter().map(|(n, _)| n.clone()).zip(snapshot));
     let pretrained = Pretrained {
         history,

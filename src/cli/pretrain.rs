@@ -63,15 +63,6 @@ pub struct PretrainArgs {
 }
 
 pub fn run(args: PretrainArgs) -> CliResult {
-    if !(0.0..1.0).contains(&args.warmup) {
-        return Err(format!("--warmup {}: give a share in [0, 1)", args.warmup).into());
-    }
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        return Err(format!("--lr {}: give a positive learning rate", args.lr).into());
-    }
-    if args.batch_size == 0 {
-        return Err("--batch-size must be at least 1".into());
-    }
     let mut texts = Vec::new();
     for path in &args.texts {
         texts.extend(

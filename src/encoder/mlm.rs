@@ -16,7 +16,6 @@ use super::kernels::GeluErf;
 use super::{EncoderConfig, EncoderError, TextTokenizer, Weights};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
-use std::collections::HashMap;
 
 /// Share of a text's tokens (special tokens excepted) chosen for
 /// prediction: 15 % (Devlin et al. 2019, Sec. 3.1).
@@ -285,17 +284,10 @@ impl Masker {
     }
 }
 
-/// The head's tensors by name, for saving beside the encoder's.
-pub fn head_tensors(head: &MlmHead) -> HashMap<String, Tensor> {
-    head.named_vars()
-        .into_iter()
-        .map(|(n, v)| (n, v.as_tensor().clone()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn a_head_saved_with_gamma_and_beta_is_loaded() {
