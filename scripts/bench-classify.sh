@@ -7,7 +7,9 @@
 # epochs, +lenN N text tokens instead of the data set's default, +grouped
 # batches grouped by length, +taptN first N epochs of masked-LM
 # pre-training on the training texts, `graft pretrain`, held out on the dev
-# texts) × seed, `graft train` on train/dev and the test split evaluated
+# texts, with +headM M head-only passes before them (default: graft
+# pretrain's, one for a model without a masked-LM head) and +fullvocab
+# predicting over the whole vocabulary) × seed, `graft train` on train/dev and the test split evaluated
 # with the best checkpoint; then the table is written by
 # scripts/classify/bench_table.py.
 #
@@ -15,7 +17,7 @@
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
 #   SEEDS="1" REGIMES="top4 top4+lr0.0002 top12+ep5" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #   SEEDS="1" REGIMES="full+grouped top12+len256" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
-#   SEEDS="1" REGIMES="top12+tapt1" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
+#   SEEDS="1" REGIMES="top12+tapt1+head1" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #   GRAFT=/tmp/graft-old SEEDS="3" REGIMES="top12" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #
 # Each data set is paired with the graph that fits it, in a store of its own
@@ -74,24 +76,28 @@ for ds in $DATASETS; do
     # The regime's base, then its options after '+': lrX, a peak learning
     # rate X (a decimal: run names split on '-'); lrdX, layer-wise learning
     # rate decay X; epN, N epochs; lenN, N text tokens; grouped, batches
-    # grouped by length; taptN, N epochs of task-adaptive pre-training.
+    # grouped by length; taptN, N epochs of task-adaptive pre-training;
+    # headM, M head-only passes first; fullvocab, over the whole vocabulary.
     IFS=+ read -r -a parts <<< "$regime"
     base=${parts[0]}
     text_len=$len
     tapt=0
+    head=
+    fullvocab=
     regime_flags=()
     case $base in
       frozen) regime_flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
       full) ;;
       top[0-9]*) regime_flags+=(--train-layers "${base#top}" --group-by-length) ;;
-      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +grouped)" >&2; exit 1 ;;
+      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +grouped, +taptN, +headM, +fullvocab)" >&2; exit 1 ;;
     esac
     for option in "${parts[@]:1}"; do
       case $option in
         lrd*) value=${option#lrd} ;; lr*) value=${option#lr} ;;
-        ep*) value=${option#ep} ;; len*) value=${option#len} ;; tapt*) value=${option#tapt} ;; *) value=0 ;;
+        ep*) value=${option#ep} ;; len*) value=${option#len} ;; tapt*) value=${option#tapt} ;;
+        head*) value=${option#head} ;; *) value=0 ;;
       esac
-      [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ep4, +len256, +tapt1)" >&2; exit 1; }
+      [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ep4, +len256, +tapt1, +head1)" >&2; exit 1; }
       case $option in
         lrd*) regime_flags+=(--layer-lr-decay "$value") ;;
         lr*) regime_flags+=(--lr "$value") ;;
@@ -100,12 +106,22 @@ for ds in $DATASETS; do
         tapt*)
           [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "regime $regime: +$option needs a whole number of epochs (+tapt1)" >&2; exit 1; }
           tapt=$value ;;
+        head*)
+          [[ $value =~ ^[0-9]+$ ]] || { echo "regime $regime: +$option needs a whole number of passes (+head1)" >&2; exit 1; }
+          head=$value ;;
+        fullvocab) fullvocab=1 ;;
         grouped)
           [[ $base == top* ]] && { echo "regime $regime: topN batches are always grouped by length; drop +grouped" >&2; exit 1; }
           regime_flags+=(--group-by-length) ;;
-        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +taptN, +grouped)" >&2; exit 1 ;;
+        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +taptN, +headM, +fullvocab, +grouped)" >&2; exit 1 ;;
       esac
     done
+    if [ "$tapt" -eq 0 ] && [ -n "$head$fullvocab" ]; then
+      echo "regime $regime: +head and +fullvocab are options of +taptN" >&2; exit 1
+    fi
+    pretrain_flags=()
+    [ -n "$head" ] && pretrain_flags+=(--head-epochs "$head")
+    [ -n "$fullvocab" ] && pretrain_flags+=(--full-vocab)
     for fusion in $FUSIONS; do
       # The same text budget in every mode: modes that inject get room for facts on top.
       case $fusion in none) max=$text_len ;; kbert) max=$((text_len + 32)) ;; append) max=$((text_len + 33)) ;; esac
@@ -121,13 +137,13 @@ for ds in $DATASETS; do
         if [ "$tapt" -gt 0 ]; then
           # The adapted encoder, shared by the fusion modes of this seed
           # (its pre-training time is counted in each run that uses it).
-          base=$WORK/pretrained/$ds-tapt$tapt-len$text_len-$seed
+          base=$WORK/pretrained/$ds-tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}-len$text_len-$seed
           if [ ! -f "$base/pretrain.json" ] || [ ! -f "$base.wall_s" ]; then
             mkdir -p "$WORK/pretrained"
             p0=$(date +%s.%N)
             "$GRAFT" pretrain --model "$model" --texts "data/datasets/$ds/train.jsonl" \
               --dev "data/datasets/$ds/dev.jsonl" --out "$base" --epochs "$tapt" \
-              --max-len "$text_len" --seed "$seed" > "$base.stdout"
+              --max-len "$text_len" --seed "$seed" "${pretrain_flags[@]}" > "$base.stdout"
             python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$p0" "$(date +%s.%N)" > "$base.wall_s"
           else
             reused_s=$(cat "$base.wall_s")

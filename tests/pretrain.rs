@@ -37,11 +37,28 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
     let train = tmp.path().join("train.txt");
     write(
         &train,
-        &tickets(&["phone", "laptop", "tablet", "router", "camera", "watch"]),
+        &tickets(&[
+            "phone",
+            "laptop",
+            "tablet",
+            "router",
+            "camera",
+            "watch",
+            "monitor",
+            "keyboard",
+            "console",
+            "headset",
+            "drone",
+            "scanner",
+            "projector",
+            "modem",
+            "charger",
+            "kettle",
+        ]),
     );
     // Held-out texts as JSON Lines with a label that is not read.
     let dev = tmp.path().join("dev.jsonl");
-    let dev_lines: Vec<String> = tickets(&["printer", "speaker"])
+    let dev_lines: Vec<String> = tickets(&["printer", "speaker", "television", "fridge"])
         .iter()
         .map(|t| serde_json::json!({"text": t, "label": "x"}).to_string())
         .collect();
@@ -83,15 +100,27 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
         let refs: Vec<&str> = a.iter().map(String::as_str).collect();
         serde_json::from_str(graft_ok(tmp.path(), &refs).trim()).unwrap()
     };
-    let first = run(args(&model, &out_s, "4"));
+    let first = run(args(&model, &out_s, "3"));
     let before = first["dev_before"]["loss"].as_f64().unwrap();
     let history = first["history"].as_array().unwrap();
+    // MiniLM has no head: one head-only pass comes first by default.
+    assert_eq!(first["head_epochs"], 1, "{first}");
     assert_eq!(history.len(), 4);
+    let head_only: Vec<bool> = history
+        .iter()
+        .map(|h| h["head_only"].as_bool().unwrap())
+        .collect();
+    assert_eq!(head_only, [true, false, false, false]);
+    // The output is the texts' own tokens (a few dozen), not MiniLM's 30,522.
+    let tokens = first["output_tokens"].as_u64().unwrap();
+    assert!((20..200).contains(&tokens), "{first}");
     let best = first["best_epoch"].as_u64().unwrap() as usize;
     let best_loss = history[best - 1]["dev_loss"].as_f64().unwrap();
-    // A new head starts near ln(vocab) = ln(30522) ≈ 10.3 nats.
-    assert!(before > 9.0, "{first}");
-    assert!(best_loss < before - 3.0, "{first}");
+    // The head-only pass already lowers the held-out loss, and training the
+    // encoder too lowers it much further.
+    assert!(history[0]["dev_loss"].as_f64().unwrap() < before, "{first}");
+    assert!(best_loss < before - 1.0, "{first}");
+    assert!(best > 1, "{first}");
     assert_eq!(first["dev_before"]["accuracy"], 0.0, "{first}");
     assert!(
         history[best - 1]["dev_accuracy"].as_f64().unwrap() > 0.0,
@@ -110,8 +139,9 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
     }
     let record: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("pretrain.json")).unwrap()).unwrap();
-    assert_eq!(record["texts"], 24);
+    assert_eq!(record["texts"], 64);
     assert_eq!(record["best_epoch"], best);
+    assert_eq!(record["output_tokens"], tokens);
 
     // The encoder changed: its embedding of a text is not the base's.
     let embed = |m: &str| -> Vec<f64> {
@@ -132,13 +162,28 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
     assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-3));
 
     // The head was saved: pre-training the output again starts from the
-    // loss the first run ended with (same held-out masks), not from scratch.
+    // loss the first run ended with (same held-out masks), not from scratch,
+    // and without a head-only pass (the head is loaded).
     let again = tmp.path().join("again");
     let second = run(args(&out_s, &again.to_string_lossy(), "1"));
     let resumed = second["dev_before"]["loss"].as_f64().unwrap();
     assert!(
         (resumed - best_loss).abs() < 1e-3,
         "{resumed} vs {best_loss}"
+    );
+    assert_eq!(second["head_epochs"], 0, "{second}");
+
+    // Over the whole vocabulary, a new head starts near or above
+    // ln(30522) ≈ 10.3 nats; --head-epochs 0 trains everything at once.
+    let whole = tmp.path().join("whole");
+    let mut a = args(&model, &whole.to_string_lossy(), "1");
+    a.extend(["--full-vocab", "--head-epochs", "0"].map(String::from));
+    let third = run(a);
+    assert_eq!(third["output_tokens"], 30522, "{third}");
+    assert_eq!(third["history"].as_array().unwrap().len(), 1, "{third}");
+    assert!(
+        third["dev_before"]["loss"].as_f64().unwrap() > 9.0,
+        "{third}"
     );
 
     // graft train fine-tunes from it.
@@ -202,16 +247,31 @@ fn bad_pretraining_input_gets_a_clear_error_and_writes_nothing() {
         ("--mask-rate", "0", "mask rate 0"),
         ("--mask-rate", "1", "mask rate 1"),
         ("--warmup", "1", "--warmup 1"),
-        ("--epochs", "0", "--epochs must be at least 1"),
         ("--max-len", "4096", "exceeds the model's 512 positions"),
         ("--batch-size", "0", "--batch-size must be at least 1"),
         ("--lr", "0", "--lr 0"),
+        ("--head-lr", "0", "--head-lr 0"),
     ] {
         fails(
             &["--model", &model, "--texts", &t, "--out", &o, flag, value],
             message,
         );
     }
+    fails(
+        &[
+            "--model",
+            &model,
+            "--texts",
+            &t,
+            "--out",
+            &o,
+            "--epochs",
+            "0",
+            "--head-epochs",
+            "0",
+        ],
+        "nothing to train",
+    );
     let empty = tmp.path().join("empty.txt");
     std::fs::write(&empty, "\n  \n").unwrap();
     fails(

@@ -21,7 +21,9 @@ def regime_name(regime):
     """frozen, full, topN (the top N encoder layers fine-tuned), optionally
     followed by +lrX (peak learning rate X), +lrdX (layer-wise learning-rate
     decay X), +epN (N epochs), +lenN (N text tokens), +taptN (N epochs of
-    masked-LM pre-training on the training texts first) and +grouped
+    masked-LM pre-training on the training texts first; with +headM, M
+    head-only passes before them, +fullvocab over the whole vocabulary)
+    and +grouped
     (batches grouped by length), e.g.
     top12+lr0.0001+ep5 or full+grouped+len256 (as scripts/bench-classify.sh)."""
     base, *options = regime.split("+")
@@ -35,6 +37,11 @@ def regime_name(regime):
         if option.startswith("tapt") and option[4:].isdigit():
             n = int(option[4:])
             name += f", after {n} epoch{'s' if n > 1 else ''} of masked-LM pre-training"
+        elif option.startswith("head") and option[4:].isdigit():
+            n = int(option[4:])
+            name += f" ({n} head-only pass{'es' if n != 1 else ''} first)" if n else " (no head-only pass)"
+        elif option == "fullvocab":
+            name += " over the whole vocabulary"
         elif option.startswith("lrd"):
             name += f", layer lr decay {float(option[3:]):g}"
         elif option.startswith("lr"):

@@ -32,7 +32,8 @@ pub struct PretrainOptions {
     pub out: PathBuf,
     /// Texts are cut to this many tokens, special tokens included.
     pub max_tokens: usize,
-    /// Passes over the texts (new masks each pass).
+    /// Passes over the texts that train head and encoder (new masks each
+    /// pass); 0 with `head_epochs` trains the head alone.
     pub epochs: usize,
     /// Texts per step.
     pub batch_size: usize,
@@ -53,20 +54,40 @@ pub struct PretrainOptions {
     /// Off: the embeddings stay as loaded and their output is computed
     /// without dropout.
     pub train_embeddings: bool,
+    /// Passes that train only the masked-LM head before the `epochs` that
+    /// train head and encoder together: the encoder runs without dropout
+    /// and without a backward pass, so a new head (a model shipped without
+    /// one) learns to read the encoder before its errors flow into it
+    /// (the same two stages as gradual unfreezing, Howard & Ruder 2018,
+    /// ULMFiT, Sec. 3.3). Their own warm-up and decay, peaking at `head_lr`.
+    /// `None`: one when the checkpoint has no head (a new one is made),
+    /// none when it has one.
+    pub head_epochs: Option<usize>,
+    /// Peak learning rate of the head-only passes.
+    pub head_lr: f64,
+    /// Predict over the whole vocabulary. Off: the output is restricted to
+    /// the tokens that occur in the texts (train and held-out; every
+    /// target is one of them), so a multilingual model's 250k-row
+    /// projection shrinks to the few thousand rows a task uses; the
+    /// remaining entries of the head's output bias are saved as loaded.
+    pub full_vocab: bool,
 }
 
 /// One pass over the texts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PretrainEpoch {
-    /// 1-based; progress reports the held-out figures before training as
-    /// epoch 0 (no train loss: NaN).
+    /// 1-based, head-only passes first; progress reports the held-out
+    /// figures before training as epoch 0 (no train loss: NaN).
     pub epoch: usize,
+    /// Whether this pass trained the head alone (the encoder fixed).
+    pub head_only: bool,
     /// Mean cross-entropy over the pass's masked tokens (nats).
     pub train_loss: f64,
     /// Mean cross-entropy on the held-out texts (the same masks every
     /// epoch), when some were given.
     pub dev_loss: Option<f64>,
-    /// Share of the held-out masked tokens predicted exactly.
+    /// Share of the held-out masked tokens predicted exactly (among the
+    /// output vocabulary: see [`PretrainOptions::full_vocab`]).
     pub dev_accuracy: Option<f64>,
     /// Wall time of the pass, s.
     pub seconds: f64,
@@ -85,6 +106,11 @@ pub struct Pretrained {
     pub best_epoch: usize,
     /// Held-out loss and accuracy before any training (with dev texts).
     pub dev_before: Option<(f64, f64)>,
+    /// Head-only passes run (see [`PretrainOptions::head_epochs`]).
+    pub head_epochs: usize,
+    /// Size of the output vocabulary predicted over (see
+    /// [`PretrainOptions::full_vocab`]).
+    pub output_tokens: usize,
 }
 
 /// Masked-LM further pre-training of `opts.base` on `texts`; `dev_texts`
@@ -93,8 +119,10 @@ pub struct Pretrained {
 ///
 /// Errors: [`ClassifierError::Encoder`] (loading, a tokenizer without a
 /// mask token, a bad mask rate, a max length beyond the model's positions),
-/// [`ClassifierError::Other`] for no texts, an unusable `--out`, zero epochs
-/// or a write failure; [`ClassifierError::Tensor`].
+/// [`ClassifierError::Other`] for no texts, an unusable `--out`, zero epochs,
+/// a batch size of 0, a warm-up share outside [0, 1), a learning rate
+/// (`lr`, `head_lr`) that is not positive, or a write failure;
+/// [`ClassifierError::Tensor`].
 pub fn pretrain(
     opts: &PretrainOptions,
     texts: &[String],
@@ -112,8 +140,14 @@ pub fn pretrain(
         return Err(ClassifierError::Other("no texts to pre-train on".into()));
     }
     let bad = |m: String| Err(ClassifierError::Other(m));
-    if opts.epochs == 0 {
-        return bad("--epochs must be at least 1".into());
+    if opts.epochs == 0 && opts.head_epochs == Some(0) {
+        return bad("--epochs and --head-epochs are both 0: nothing to train".into());
+    }
+    if !(opts.head_lr.is_finite() && opts.head_lr > 0.0) {
+        return bad(format!(
+            "--head-lr {}: give a positive learning rate",
+            opts.head_lr
+        ));
     }
     if opts.batch_size == 0 {
         return bad("--batch-size must be at least 1".into());
@@ -129,6 +163,14 @@ pub fn pretrain(
     let config = encoder.config().clone();
     let masker = Masker::new(encoder.tokenizer(), config.vocab_size, opts.mask_rate)?;
     let head = MlmHead::load_or_init(&mut leftover, &config, opts.seed)?;
+    let head_epochs = opts
+        .head_epochs
+        .unwrap_or(if head.loaded() { 0 } else { 1 });
+    if opts.epochs + head_epochs == 0 {
+        return Err(ClassifierError::Other(
+            "--epochs 0 with a model whose masked-LM head is loaded (no head-only pass by default): nothing to train".into(),
+        ));
+    }
     encoder.model().set_seed(opts.seed);
     let tokenize = |set: &[String]| -> Result<Vec<Vec<u32>>, ClassifierError> {
         let refs: Vec<&str> = set.iter().map(String::as_str).collect();
@@ -169,6 +211,48 @@ pub fn pretrain(
         done: texts.len() + dev_texts.len(),
         total: texts.len() + dev_texts.len(),
     });
+    // The output vocabulary: every non-special token of the texts (the
+    // targets are drawn from them), or the whole table. `local[id]` is a
+    // token's row in the output.
+    let dev = Device::Cpu;
+    let (output_ids, local, output_tokens) = if opts.full_vocab {
+        let all: Vec<u32> = (0..config.vocab_size as u32).collect();
+        (None, all, config.vocab_size)
+    } else {
+        let mut local = vec![u32::MAX; config.vocab_size];
+        let mut ids = Vec::new();
+        for &id in train_ids.iter().chain(&dev_ids).flatten() {
+            let slot = local.get_mut(id as usize).ok_or_else(|| {
+                ClassifierError::Other(format!(
+                    "token id {id} is beyond the model's vocabulary ({})",
+                    config.vocab_size
+                ))
+            })?;
+            if *slot == u32::MAX && !masker.is_special(id) {
+                *slot = ids.len() as u32;
+                ids.push(id);
+            }
+        }
+        tracing::info!(
+            tokens = ids.len(),
+            vocabulary = config.vocab_size,
+            "output restricted to the tokens of the texts"
+        );
+        let n = ids.len();
+        (Some(Tensor::from_vec(ids, n, &dev)?), local, n)
+    };
+    // The tied projection, fixed with the embeddings: gathered once.
+    let fixed_projection = match (&output_ids, opts.train_embeddings) {
+        (_, true) => None,
+        (Some(ids), false) => Some(
+            encoder
+                .model()
+                .word_embeddings()
+                .detach()
+                .index_select(ids, 0)?,
+        ),
+        (None, false) => Some(encoder.model().word_embeddings().detach()),
+    };
     let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
     // Held-out masks: drawn once, so every epoch is measured on the same task.
     let dev_masked: Vec<Masked> = {
@@ -193,28 +277,36 @@ pub fn pretrain(
         }
     }
     let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = GroupedAdamW::new(
-        named.clone(),
-        config.num_layers,
-        1.0,
-        ParamsAdamW {
-            lr: opts.lr,
-            weight_decay: opts.weight_decay,
-            ..ParamsAdamW::default()
-        },
-    )?;
+    let head_count = head.named_vars().len();
+    let optimizer = |params: &[(String, Var)], lr: f64| {
+        GroupedAdamW::new(
+            params.to_vec(),
+            config.num_layers,
+            1.0,
+            ParamsAdamW {
+                lr,
+                weight_decay: opts.weight_decay,
+                ..ParamsAdamW::default()
+            },
+        )
+    };
 
     // Cross-entropy over the masked tokens of `masked` (mean, nats) and the
-    // number predicted exactly.
+    // number predicted exactly. `encoder_fixed`: no gradient into the encoder.
     let model = encoder.model();
-    let forward = |masked: &[&Masked], mode: Mode| -> Result<(Tensor, usize), ClassifierError> {
+    let forward = |masked: &[&Masked],
+                   mode: Mode,
+                   encoder_fixed: bool|
+     -> Result<(Tensor, usize), ClassifierError> {
         let seqs: Vec<Sequence> = masked
             .iter()
             .map(|m| Sequence::plain(m.input_ids.clone()))
             .collect();
         let batch = Batch::new(&seqs, &config)?;
         let (_, s) = batch.input_ids.dims2()?;
-        let hidden = if opts.train_embeddings {
+        let hidden = if encoder_fixed {
+            model.forward(&batch, Mode::Infer)?.detach()
+        } else if opts.train_embeddings {
             model.forward(&batch, mode)?
         } else {
             // The embeddings are fixed: start the graph after them.
@@ -226,20 +318,19 @@ pub fn pretrain(
         for (row, m) in masked.iter().enumerate() {
             for &(i, id) in &m.targets {
                 positions.push((row * s + i) as u32);
-                targets.push(id);
+                targets.push(local[id as usize]);
             }
         }
         let n = positions.len();
-        let dev = Device::Cpu;
         let picked = hidden
             .reshape(((), h))?
             .index_select(&Tensor::from_vec(positions, n, &dev)?, 0)?;
-        let embeddings = if opts.train_embeddings {
-            model.word_embeddings().clone()
-        } else {
-            model.word_embeddings().detach()
+        let projection = match (&fixed_projection, &output_ids) {
+            (Some(p), _) => p.clone(),
+            (None, Some(ids)) => model.word_embeddings().index_select(ids, 0)?,
+            (None, None) => model.word_embeddings().clone(),
         };
-        let logits = head.logits(&picked, &embeddings)?;
+        let logits = head.logits(&picked, &projection, output_ids.as_ref())?;
         let targets = Tensor::from_vec(targets, n, &dev)?;
         let correct = logits
             .argmax(1)?
@@ -259,7 +350,7 @@ pub fn pretrain(
         for idx in crate::encoder::batch_plan(&lengths) {
             let batch: Vec<&Masked> = idx.iter().map(|&i| &dev_masked[i]).collect();
             let n: usize = batch.iter().map(|m| m.targets.len()).sum();
-            let (l, c) = forward(&batch, Mode::Infer)?;
+            let (l, c) = forward(&batch, Mode::Infer, true)?;
             loss += l.to_scalar::<f32>()? as f64 * n as f64;
             correct += c;
             tokens += n;
@@ -275,6 +366,7 @@ pub fn pretrain(
         // Epoch 0: the held-out figures before any step.
         progress(Progress::Pretrain(PretrainEpoch {
             epoch: 0,
+            head_only: false,
             train_loss: f64::NAN,
             dev_loss: Some(loss),
             dev_accuracy: Some(accuracy),
@@ -285,61 +377,77 @@ pub fn pretrain(
     let lengths: Vec<usize> = train_ids.iter().map(Vec::len).collect();
     let mut order: Vec<usize> = (0..train_ids.len()).collect();
     let steps_per_epoch = train_ids.len().div_ceil(opts.batch_size);
-    let total_steps = steps_per_epoch * opts.epochs;
-    let mut step = 0;
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
-    for epoch in 1..=opts.epochs {
-        let started = std::time::Instant::now();
-        let batches = epoch_batches(&mut order, &lengths, opts.batch_size, true, &mut rng);
-        let (mut epoch_loss, mut epoch_tokens) = (0f64, 0usize);
-        for (s, idx) in batches.iter().enumerate() {
-            let t0 = std::time::Instant::now();
-            let masked: Vec<Masked> = idx
-                .iter()
-                .map(|&i| masker.mask(&train_ids[i], &mut rng))
-                .collect();
-            let refs: Vec<&Masked> = masked.iter().collect();
-            let n: usize = masked.iter().map(|m| m.targets.len()).sum();
-            let (loss, _) = forward(&refs, Mode::Train)?;
-            let mut grads = loss.backward()?;
-            clip(&mut grads, &vars, opts.clip_norm)?;
-            opt.step(schedule(opts.lr, opts.warmup, step, total_steps), &grads)?;
-            step += 1;
-            let lv = loss.to_scalar::<f32>()? as f64;
-            epoch_loss += lv * n as f64;
-            epoch_tokens += n;
-            progress(Progress::Step {
-                epoch,
-                step: s + 1,
-                steps: steps_per_epoch,
-                loss: lv,
-                examples_per_s: idx.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
-            });
+    // The head alone first (its variables lead `named`), then everything;
+    // each stage with its own optimizer state and schedule.
+    let stages = [
+        (true, head_epochs, opts.head_lr, &named[..head_count]),
+        (false, opts.epochs, opts.lr, &named[..]),
+    ];
+    let mut epoch = 0;
+    for (head_only, epochs, lr, params) in stages {
+        if epochs == 0 {
+            continue;
         }
-        let seconds = started.elapsed().as_secs_f64();
-        let dev = evaluate()?;
-        let record = PretrainEpoch {
-            epoch,
-            train_loss: epoch_loss / epoch_tokens.max(1) as f64,
-            dev_loss: dev.map(|d| d.0),
-            dev_accuracy: dev.map(|d| d.1),
-            seconds,
-            texts_per_s: train_ids.len() as f64 / seconds.max(1e-9),
-        };
-        progress(Progress::Pretrain(record.clone()));
-        history.push(record);
-        // Without held-out texts the last epoch is kept.
-        let score = dev.map_or(-(epoch as f64), |d| d.0);
-        if best.as_ref().is_none_or(|(b, ..)| score < *b) {
-            let snapshot = vars
-                .iter()
-                .map(|v| v.as_tensor().copy())
-                .collect::<Result<_, _>>()?;
-            best = Some((score, epoch, snapshot));
+        let mut opt = optimizer(params, lr)?;
+        let stage_vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
+        let total_steps = steps_per_epoch * epochs;
+        let mut step = 0;
+        for _ in 0..epochs {
+            epoch += 1;
+            let started = std::time::Instant::now();
+            let batches = epoch_batches(&mut order, &lengths, opts.batch_size, true, &mut rng);
+            let (mut epoch_loss, mut epoch_tokens) = (0f64, 0usize);
+            for (s, idx) in batches.iter().enumerate() {
+                let t0 = std::time::Instant::now();
+                let masked: Vec<Masked> = idx
+                    .iter()
+                    .map(|&i| masker.mask(&train_ids[i], &mut rng))
+                    .collect();
+                let refs: Vec<&Masked> = masked.iter().collect();
+                let n: usize = masked.iter().map(|m| m.targets.len()).sum();
+                let (loss, _) = forward(&refs, Mode::Train, head_only)?;
+                let mut grads = loss.backward()?;
+                clip(&mut grads, &stage_vars, opts.clip_norm)?;
+                opt.step(schedule(lr, opts.warmup, step, total_steps), &grads)?;
+                step += 1;
+                let lv = loss.to_scalar::<f32>()? as f64;
+                epoch_loss += lv * n as f64;
+                epoch_tokens += n;
+                progress(Progress::Step {
+                    epoch,
+                    step: s + 1,
+                    steps: steps_per_epoch,
+                    loss: lv,
+                    examples_per_s: idx.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+                });
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            let dev = evaluate()?;
+            let record = PretrainEpoch {
+                epoch,
+                head_only,
+                train_loss: epoch_loss / epoch_tokens.max(1) as f64,
+                dev_loss: dev.map(|d| d.0),
+                dev_accuracy: dev.map(|d| d.1),
+                seconds,
+                texts_per_s: train_ids.len() as f64 / seconds.max(1e-9),
+            };
+            progress(Progress::Pretrain(record.clone()));
+            history.push(record);
+            // Without held-out texts the last epoch is kept.
+            let score = dev.map_or(-(epoch as f64), |d| d.0);
+            if best.as_ref().is_none_or(|(b, ..)| score < *b) {
+                let snapshot = vars
+                    .iter()
+                    .map(|v| v.as_tensor().copy())
+                    .collect::<Result<_, _>>()?;
+                best = Some((score, epoch, snapshot));
+            }
         }
     }
-    let (_, best_epoch, snapshot) = best.expect("at least one epoch");
+    let (_, best_epoch, snapshot) = best.expect("at least one epoch (checked above)");
 
     let mut tensors: HashMap<String, Tensor> = encoder
         .model()
@@ -352,6 +460,8 @@ pub fn pretrain(
         history,
         best_epoch,
         dev_before,
+        head_epochs,
+        output_tokens,
     };
     let counts = (train_ids.len(), dev_ids.len(), skipped.len());
     write_folder(opts, &tensors, &pretrained, counts)?;
@@ -376,6 +486,8 @@ fn write_folder(
         "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
         "mask_rate": opts.mask_rate, "seed": opts.seed, "clip_norm": opts.clip_norm,
         "train_embeddings": opts.train_embeddings,
+        "head_epochs": done.head_epochs, "head_lr": opts.head_lr,
+        "full_vocab": opts.full_vocab, "output_tokens": done.output_tokens,
         "best_epoch": done.best_epoch,
         "dev_before": done.dev_before.map(|(l, a)| serde_json::json!({"loss": l, "accuracy": a})),
         "history": done.history,

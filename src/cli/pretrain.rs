@@ -35,6 +35,8 @@ pub struct PretrainArgs {
     /// Longest text in tokens, special tokens included.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
+    /// Passes that train the head and the encoder (after the head-only
+    /// ones); 0 with --head-epochs trains only the head.
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
     #[arg(long, default_value_t = 16)]
@@ -60,6 +62,19 @@ pub struct PretrainArgs {
     /// vocabulary × hidden more parameters, slow for large vocabularies.
     #[arg(long)]
     pub train_embeddings: bool,
+    /// Passes that train only the masked-LM head (the encoder fixed: no
+    /// backward pass through it) before the --epochs that train everything.
+    /// Default: 1 when the model ships without a masked-LM head (a new one
+    /// is made, e.g. sentence-embedding models), 0 when it has one.
+    #[arg(long)]
+    pub head_epochs: Option<usize>,
+    /// Peak learning rate of the head-only passes.
+    #[arg(long, default_value_t = 1e-3)]
+    pub head_lr: f64,
+    /// Predict over the whole vocabulary (slow for large vocabularies).
+    /// Default: over the tokens that occur in the texts.
+    #[arg(long)]
+    pub full_vocab: bool,
 }
 
 pub fn run(args: PretrainArgs) -> CliResult {
@@ -91,6 +106,9 @@ pub fn run(args: PretrainArgs) -> CliResult {
         seed: args.seed,
         clip_norm: args.clip_norm,
         train_embeddings: args.train_embeddings,
+        head_epochs: args.head_epochs,
+        head_lr: args.head_lr,
+        full_vocab: args.full_vocab,
     };
     let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
     let last_line = std::cell::Cell::new(std::time::Instant::now());
@@ -112,8 +130,11 @@ pub fn run(args: PretrainArgs) -> CliResult {
                     _ => String::new(),
                 };
                 eprintln!(
-                    "epoch {}: train loss {:.4}{dev}, {:.1} texts/s",
-                    r.epoch, r.train_loss, r.texts_per_s
+                    "epoch {}{}: train loss {:.4}{dev}, {:.1} texts/s",
+                    r.epoch,
+                    if r.head_only { " (head only)" } else { "" },
+                    r.train_loss,
+                    r.texts_per_s
                 )
             }),
             _ => {}
@@ -131,6 +152,8 @@ pub fn run(args: PretrainArgs) -> CliResult {
         "{}",
         serde_json::json!({
             "best_epoch": done.best_epoch,
+            "head_epochs": done.head_epochs,
+            "output_tokens": done.output_tokens,
             "dev_before": done.dev_before.map(|(l, a)| serde_json::json!({"loss": l, "accuracy": a})),
             "history": done.history,
         })

@@ -154,16 +154,20 @@ impl MlmHead {
             .collect()
     }
 
-    /// Logits over the vocabulary, `[n, vocab]`, for hidden states
-    /// `[n, hidden]` (the masked positions only: the projection costs
-    /// `n · hidden · vocab` multiply-adds). `word_embeddings` is the tied
-    /// output projection, `[vocab, hidden]` (detach it to keep it fixed).
+    /// Logits `[n, k]` for hidden states `[n, hidden]` (the masked
+    /// positions only: the projection costs `n · hidden · k` multiply-adds).
+    /// `projection` is the tied output projection, `[k, hidden]`: the whole
+    /// word-embedding table (`k = vocab`), or its rows `output_ids` (`[k]`,
+    /// u32) when the output is restricted to part of the vocabulary (then
+    /// logit `j` is token `output_ids[j]`'s, and only those entries of the
+    /// output bias are used). Detach the projection to keep it fixed.
     ///
     /// Errors: [`EncoderError::Tensor`] on mismatched shapes.
     pub fn logits(
         &self,
         hidden: &Tensor,
-        word_embeddings: &Tensor,
+        projection: &Tensor,
+        output_ids: Option<&Tensor>,
     ) -> Result<Tensor, EncoderError> {
         let t = |i: usize| self.vars[i].as_tensor();
         let x = hidden.matmul(&t(0).t()?)?.broadcast_add(t(1))?;
@@ -175,7 +179,11 @@ impl MlmHead {
         let x = x
             .contiguous()?
             .apply_op3(t(2), t(3), LayerNormTrain { eps: self.eps })?;
-        Ok(x.matmul(&word_embeddings.t()?)?.broadcast_add(t(4))?)
+        let bias = match output_ids {
+            Some(ids) => t(4).index_select(ids, 0)?,
+            None => t(4).clone(),
+        };
+        Ok(x.matmul(&projection.t()?)?.broadcast_add(&bias)?)
     }
 }
 
@@ -324,6 +332,40 @@ mod tests {
         assert!(!MlmHead::load_or_init(&mut none, &config, 1)
             .unwrap()
             .loaded());
+    }
+
+    #[test]
+    fn a_restricted_output_gives_the_same_logits_as_those_columns_of_the_whole() {
+        let config = EncoderConfig::from_json(
+            r#"{"model_type": "bert", "vocab_size": 10, "hidden_size": 4, "num_hidden_layers": 1,
+                "num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 16,
+                "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12}"#,
+        )
+        .unwrap();
+        let dev = Device::Cpu;
+        let mut none = Weights::from_tensors(HashMap::new(), "test".into());
+        let head = MlmHead::load_or_init(&mut none, &config, 5).unwrap();
+        // A bias that differs per token, so picking the wrong entries shows.
+        let bias = Tensor::arange(0f32, 10., &dev).unwrap();
+        head.vars[4].set(&bias).unwrap();
+        let hidden = Tensor::randn(0f32, 1., (3, 4), &dev).unwrap();
+        let table = Tensor::randn(0f32, 1., (10, 4), &dev).unwrap();
+        let whole = head.logits(&hidden, &table, None).unwrap();
+        assert_eq!(whole.dims(), [3, 10]);
+        let ids = Tensor::new(&[7u32, 2, 9], &dev).unwrap();
+        let rows = table.index_select(&ids, 0).unwrap();
+        let part = head.logits(&hidden, &rows, Some(&ids)).unwrap();
+        assert_eq!(part.dims(), [3, 3]);
+        let expected = whole.index_select(&ids, 1).unwrap();
+        let diff = (part - expected)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-5, "{diff}");
     }
 
     #[test]
