@@ -172,6 +172,20 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
         "{resumed} vs {best_loss}"
     );
     assert_eq!(second["head_epochs"], 0, "{second}");
+    // With its head loaded there is no head-only pass by default, so
+    // --epochs 0 leaves nothing to train: refused, nothing written.
+    let idle = tmp.path().join("idle");
+    let mut a = args(&out_s, &idle.to_string_lossy(), "0");
+    a.retain(|x| x != "--dev" && *x != dev_s);
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let r = graft(tmp.path(), &refs);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("nothing to train"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(!idle.exists());
 
     // Over the whole vocabulary, a new head starts near or above
     // ln(30522) ≈ 10.3 nats; --head-epochs 0 trains everything at once.
