@@ -121,7 +121,11 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
     assert!(history[0]["dev_loss"].as_f64().unwrap() < before, "{first}");
     assert!(best_loss < before - 1.0, "{first}");
     assert!(best > 1, "{first}");
-    assert_eq!(first["dev_before"]["accuracy"], 0.0, "{first}");
+    // A new head guesses among a few dozen tokens: rarely right.
+    assert!(
+        first["dev_before"]["accuracy"].as_f64().unwrap() < 0.2,
+        "{first}"
+    );
     assert!(
         history[best - 1]["dev_accuracy"].as_f64().unwrap() > 0.0,
         "{first}"
@@ -199,6 +203,7 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
         third["dev_before"]["loss"].as_f64().unwrap() > 9.0,
         "{third}"
     );
+    assert_eq!(third["dev_before"]["accuracy"], 0.0, "{third}");
 
     // graft train fine-tunes from it.
     let labelled = tmp.path().join("labelled.jsonl");

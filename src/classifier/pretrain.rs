@@ -119,8 +119,9 @@ pub struct Pretrained {
 ///
 /// Errors: [`ClassifierError::Encoder`] (loading, a tokenizer without a
 /// mask token, a bad mask rate, a max length beyond the model's positions),
-/// [`ClassifierError::Other`] for no texts, an unusable `--out`, zero epochs,
-/// a batch size of 0, a warm-up share outside [0, 1), a learning rate
+/// [`ClassifierError::Other`] for no texts, an unusable `--out`, nothing to
+/// train (`epochs` 0 and no head-only pass: `head_epochs` 0, or a loaded
+/// head and no `head_epochs`), a batch size of 0, a warm-up share outside [0, 1), a learning rate
 /// (`lr`, `head_lr`) that is not positive, or a write failure;
 /// [`ClassifierError::Tensor`].
 pub fn pretrain(
@@ -325,10 +326,16 @@ pub fn pretrain(
         let picked = hidden
             .reshape(((), h))?
             .index_select(&Tensor::from_vec(positions, n, &dev)?, 0)?;
+        // Trained embeddings are fixed too while the encoder is.
         let projection = match (&fixed_projection, &output_ids) {
             (Some(p), _) => p.clone(),
             (None, Some(ids)) => model.word_embeddings().index_select(ids, 0)?,
             (None, None) => model.word_embeddings().clone(),
+        };
+        let projection = if encoder_fixed {
+            projection.detach()
+        } else {
+            projection
         };
         let logits = head.logits(&picked, &projection, output_ids.as_ref())?;
         let targets = Tensor::from_vec(targets, n, &dev)?;
