@@ -27,7 +27,8 @@
 # holds the metrics, the coverage and the timings). A run whose graft.json
 # has test metrics is reused, not re-run: after a change to training, move
 # the old runs away (or give GRAFT the old binary) so a row's seeds come
-# from one build.
+# from one build. The same holds for the pre-trained encoders of +taptN,
+# kept under data/bench-classify/pretrained/ and reused by name.
 set -euo pipefail
 # A relative GRAFT=PATH is relative to where the script was started.
 [ -n "${GRAFT:-}" ] && GRAFT=$(realpath "$GRAFT")
