@@ -297,14 +297,19 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    #[test]
-    fn a_head_saved_with_gamma_and_beta_is_loaded() {
-        let config = EncoderConfig::from_json(
+    /// A BERT config with a 10-token vocabulary and 4 hidden units.
+    fn tiny_config() -> EncoderConfig {
+        EncoderConfig::from_json(
             r#"{"model_type": "bert", "vocab_size": 10, "hidden_size": 4, "num_hidden_layers": 1,
                 "num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 16,
                 "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12}"#,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_head_saved_with_gamma_and_beta_is_loaded() {
+        let config = tiny_config();
         let dev = Device::Cpu;
         let t = |shape: &[usize]| Tensor::ones(shape, DType::F32, &dev).unwrap();
         let p = "cls.predictions.";
@@ -336,12 +341,7 @@ mod tests {
 
     #[test]
     fn a_restricted_output_gives_the_same_logits_as_those_columns_of_the_whole() {
-        let config = EncoderConfig::from_json(
-            r#"{"model_type": "bert", "vocab_size": 10, "hidden_size": 4, "num_hidden_layers": 1,
-                "num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 16,
-                "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12}"#,
-        )
-        .unwrap();
+        let config = tiny_config();
         let dev = Device::Cpu;
         let mut none = Weights::from_tensors(HashMap::new(), "test".into());
         let head = MlmHead::load_or_init(&mut none, &config, 5).unwrap();
