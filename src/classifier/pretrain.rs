@@ -121,9 +121,9 @@ pub struct Pretrained {
 /// mask token, a bad mask rate, a max length beyond the model's positions),
 /// [`ClassifierError::Other`] for no texts, an unusable `--out`, nothing to
 /// train (`epochs` 0 and no head-only pass: `head_epochs` 0, or a loaded
-/// head and no `head_epochs`), a batch size of 0, a warm-up share outside [0, 1), a learning rate
-/// (`lr`, `head_lr`) that is not positive, or a write failure;
-/// [`ClassifierError::Tensor`].
+/// head and no `head_epochs`), a batch size of 0, a warm-up share outside
+/// [0, 1), a learning rate (`lr`, `head_lr`) that is not positive, or a
+/// write failure; [`ClassifierError::Tensor`].
 pub fn pretrain(
     opts: &PretrainOptions,
     texts: &[String],
@@ -326,12 +326,12 @@ pub fn pretrain(
         let picked = hidden
             .reshape(((), h))?
             .index_select(&Tensor::from_vec(positions, n, &dev)?, 0)?;
-        // Trained embeddings are fixed too while the encoder is.
         let projection = match (&fixed_projection, &output_ids) {
             (Some(p), _) => p.clone(),
             (None, Some(ids)) => model.word_embeddings().index_select(ids, 0)?,
             (None, None) => model.word_embeddings().clone(),
         };
+        // Trained embeddings are fixed too while the encoder is.
         let projection = if encoder_fixed {
             projection.detach()
         } else {
