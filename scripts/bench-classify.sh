@@ -11,7 +11,9 @@
 # pretrain's, one for a model without a masked-LM head) and +fullvocab
 # predicting over the whole vocabulary) × seed, `graft train` on train/dev and the test split evaluated
 # with the best checkpoint; then the table is written by
-# scripts/classify/bench_table.py.
+# scripts/classify/bench_table.py from docs/bench-classify-runs.jsonl, the
+# committed record of every run's figures, into which this machine's runs are
+# merged first (so the rows of runs made elsewhere stay).
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
@@ -163,4 +165,4 @@ for ds in $DATASETS; do
     done
   done
 done
-python3 scripts/classify/bench_table.py "$WORK/runs" docs/benchmarks.md
+python3 scripts/classify/bench_table.py "$WORK/runs" docs/benchmarks.md docs/bench-classify-runs.jsonl

@@ -1,10 +1,16 @@
-"""Writes the classification table of docs/benchmarks.md from the runs of
-scripts/bench-classify.sh (each run folder's graft.json), between the markers
-<!-- classify:begin --> and <!-- classify:end -->."""
+"""Writes the classification table of docs/benchmarks.md, between the markers
+<!-- classify:begin --> and <!-- classify:end -->, from the runs of
+scripts/bench-classify.sh: each run folder's graft.json is merged into a
+committed record file (JSON Lines, one run a line) and the table is made from
+that file, so runs made on other machines keep their rows.
+
+    python3 scripts/classify/bench_table.py RUNS_DIR DOC RECORDS.jsonl
+"""
 import json
 import statistics
 import sys
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 GRAPH = {"bbc": "finance", "trec6": "WordNet", "trec50": "WordNet", "sentiment": "finance (Chinese labels)"}
@@ -65,57 +71,149 @@ def mean_sd(xs):
     return f"{m:.1f} ± {sd:.1f}"
 
 
-def main(runs, doc):
-    groups = defaultdict(list)
+def run_record(card_path):
+    """One run's figures (what the table needs) from its folder's graft.json,
+    or None when the run has no test metrics. The folder is named
+    <dataset>-<fusion>-<regime>-<seed>; no data set or fusion name has a '-'."""
+    ds, fusion, rest = card_path.parent.name.split("-", 2)
+    regime, seed = rest.rsplit("-", 1)
+    card = json.loads(card_path.read_text())
+    test = card.get("metrics", {}).get("test")
+    if not test:
+        return None
+    training = card["training"]
+    return {
+        "dataset": ds,
+        "fusion": fusion,
+        "regime": regime,
+        "seed": int(seed),
+        "test_accuracy": test["accuracy"],
+        "test_macro_f1": test["macro_avg"]["f1"],
+        "train_coverage": (card.get("graph") or {}).get("coverage", 0.0),
+        "test_coverage": card["metrics"].get("test_coverage", 0.0),
+        "wall_s": training.get("wall_s"),
+        "pretrain_s": training.get("pretrain_s"),
+        "train_examples": training["data"]["train"]["examples"],
+        "epochs": len(card["history"]),
+        "finished": datetime.fromtimestamp(card_path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
+    }
+
+
+def record_key(r):
+    return (r["dataset"], r["fusion"], r["regime"], r["seed"])
+
+
+def update_records(runs, records_path):
+    """Merges the runs found under `runs` into the committed record file (JSON
+    Lines, one run a line): a run replaces the record of the same data set,
+    fusion, regime and seed. The run folders stay on the machine that made
+    them; the record file keeps their figures with the repository, so the
+    table can be rebuilt on another machine."""
+    records = {}
+    if records_path.exists():
+        for line in records_path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                records[record_key(r)] = r
     for card_path in sorted(Path(runs).glob("*/graft.json")):
-        # <dataset>-<fusion>-<regime>-<seed>; no data set or fusion name has a '-'.
-        ds, fusion, rest = card_path.parent.name.split("-", 2)
-        regime, seed = rest.rsplit("-", 1)
-        card = json.loads(card_path.read_text())
-        if "test" not in card.get("metrics", {}):
-            continue
-        groups[(ds, regime, fusion)].append(card)
-    lines = [
-        "| data set (graph) | regime | fusion | seeds | test accuracy % | test macro-F1 % | facts: train / test coverage | training time s | training examples/s |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+        r = run_record(card_path)
+        if r is not None:
+            records[record_key(r)] = r
+    ordered = [records[k] for k in sorted(records)]
+    records_path.parent.mkdir(parents=True, exist_ok=True)
+    records_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
+    return ordered
+
+
+CARRIED = "†"
+
+
+def table_rows(block):
+    """The data rows of an earlier table (between the markers): a list of
+    (cells, line), cells stripped of the carried-over mark."""
+    rows = []
+    for line in block.splitlines():
+        if line.startswith("| ") and not line.startswith("| data set") and not line.startswith("|---"):
+            cells = [c.strip().rstrip(CARRIED).strip() for c in line.strip().strip("|").split("|")]
+            rows.append((cells, line))
+    return rows
+
+
+def main(runs, doc, records_file):
+    records_path = Path(records_file)
+    records = update_records(runs, records_path)
+    groups = defaultdict(list)
+    for r in records:
+        groups[(r["dataset"], r["regime"], r["fusion"])].append(r)
     order = {"none": 0, "append": 1, "kbert": 2}
-    for (ds, regime, fusion) in sorted(groups, key=lambda k: (k[0], k[1], order.get(k[2], 9))):
-        cards = groups[(ds, regime, fusion)]
-        acc = [c["metrics"]["test"]["accuracy"] for c in cards]
-        f1 = [c["metrics"]["test"]["macro_avg"]["f1"] for c in cards]
-        cov_train = statistics.mean([(c.get("graph") or {}).get("coverage", 0.0) for c in cards])
-        cov_test = statistics.mean([c["metrics"].get("test_coverage", 0.0) for c in cards])
+    rows = []  # (sort key, line)
+    made = set()
+    for (ds, regime, fusion), rs in groups.items():
+        acc = [r["test_accuracy"] for r in rs]
+        f1 = [r["test_macro_f1"] for r in rs]
+        cov_train = statistics.mean([r["train_coverage"] for r in rs])
+        cov_test = statistics.mean([r["test_coverage"] for r in rs])
         # The slowest seed is the one that encoded (later frozen seeds read the feature cache).
-        walls = [c["training"].get("wall_s", float("nan")) for c in cards]
+        walls = [r["wall_s"] if r["wall_s"] is not None else float("nan") for r in rs]
         wall = max(walls)
-        slowest = cards[walls.index(wall)]
-        epochs = len(slowest["history"])
-        speed = slowest["training"]["data"]["train"]["examples"] * epochs / wall
-        lines.append(
-            f"| {NAME.get(ds, ds)} ({GRAPH.get(ds, '?')}) | {regime_name(regime)} | {fusion} | {len(cards)} | {mean_sd(acc)} | {mean_sd(f1)} "
-            f"| {cov_train:.0%} / {cov_test:.0%} | {wall:.0f} | {speed:.0f} |"
+        slowest = rs[walls.index(wall)]
+        speed = slowest["train_examples"] * slowest["epochs"] / wall
+        data_set = f"{NAME.get(ds, ds)} ({GRAPH.get(ds, '?')})"
+        made.add((data_set, regime_name(regime), fusion))
+        rows.append(
+            (
+                (data_set, regime_name(regime), order.get(fusion, 9)),
+                f"| {data_set} | {regime_name(regime)} | {fusion} | {len(rs)} | {mean_sd(acc)} | {mean_sd(f1)} "
+                f"| {cov_train:.0%} / {cov_test:.0%} | {wall:.0f} | {speed:.0f} |",
+            )
         )
-    lines.append("")
-    lines.append("Mean ± standard deviation over the seeds. Published reference figures (not comparable splits):")
-    lines.append("")
-    for ds in sorted({k[0] for k in groups}):
-        lines.append(f"- {NAME.get(ds, ds)}: {PUBLISHED.get(ds, '–')}")
-    lines.append("")
-    lines.append(
-        "Coverage: share of examples that got at least one fact injected. Training time: the slowest seed's whole "
-        "`graft train` run (linking, encoding, all epochs, test evaluation); with a frozen encoder the other seeds "
-        "read the vectors from the feature cache. Training examples/s: training examples × epochs run / that time."
-    )
     text = Path(doc).read_text()
     begin, end = "<!-- classify:begin -->", "<!-- classify:end -->"
     if begin not in text:
         text += f"\n## Classification: data sets × fusion modes\n\nMade by `scripts/bench-classify.sh`.\n\n{begin}\n{end}\n"
     head, rest = text.split(begin)
-    _, tail = rest.split(end)
+    old, tail = rest.split(end)
+    # Rows of the earlier table with no record here (runs made before the
+    # record file existed, whose folders are gone) are carried over as they
+    # were, marked, until a run of the same configuration replaces them.
+    carried = 0
+    for cells, line in table_rows(old):
+        if (cells[0], cells[1], cells[2]) in made:
+            continue
+        carried += 1
+        if CARRIED not in line:
+            parts = line.split("|")
+            parts[2] = f" {cells[1]} {CARRIED} "
+            line = "|".join(parts)
+        rows.append(((cells[0], cells[1], order.get(cells[2], 9)), line))
+    lines = [
+        "| data set (graph) | regime | fusion | seeds | test accuracy % | test macro-F1 % | facts: train / test coverage | training time s | training examples/s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [line for _, line in sorted(rows)]
+    lines.append("")
+    lines.append("Mean ± standard deviation over the seeds. Published reference figures (not comparable splits):")
+    lines.append("")
+    shown = {key[0] for key, _ in rows}
+    for ds in sorted(NAME, key=lambda d: NAME[d]):
+        if f"{NAME[ds]} ({GRAPH[ds]})" in shown:
+            lines.append(f"- {NAME[ds]}: {PUBLISHED.get(ds, '–')}")
+    lines.append("")
+    lines.append(
+        "Coverage: share of examples that got at least one fact injected. Training time: the slowest seed's whole "
+        "`graft train` run (linking, encoding, all epochs, test evaluation); with a frozen encoder the other seeds "
+        "read the vectors from the feature cache. Training examples/s: training examples × epochs run / that time. "
+        f"Each run's figures are kept in `{records_path.as_posix()}` (one JSON line a run), from which the table is made."
+    )
+    if carried:
+        lines.append("")
+        lines.append(
+            f"{CARRIED} Carried over from the table as the script last wrote it: runs made before the record file "
+            "existed, whose run folders are no longer on this machine. A new run of the same configuration replaces the row."
+        )
     Path(doc).write_text(head + begin + "\n" + "\n".join(lines) + "\n" + end + tail)
     print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])
