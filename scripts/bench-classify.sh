@@ -4,7 +4,9 @@
 # fine-tuning where time allows; topN: only the top N encoder layers
 # fine-tuned, batches grouped by length; each may be followed by options:
 # +lrX peak learning rate X, +lrdX layer-wise learning-rate decay X, +epN N
-# epochs, +lenN N text tokens instead of the data set's default, +grouped
+# epochs, +lenN N text tokens instead of the data set's default, +headtail
+# or +tail the start and the end or only the end of longer texts kept
+# (--truncation; the default keeps the start), +grouped
 # batches grouped by length, +taptN first N epochs of masked-LM
 # pre-training on the training texts, `graft pretrain`, held out on the dev
 # texts, with +headM M head-only passes before them (default: graft
@@ -78,7 +80,9 @@ for ds in $DATASETS; do
     esac
     # The regime's base, then its options after '+': lrX, a peak learning
     # rate X (a decimal: run names split on '-'); lrdX, layer-wise learning
-    # rate decay X; epN, N epochs; lenN, N text tokens; grouped, batches
+    # rate decay X; epN, N epochs; lenN, N text tokens; headtail or tail,
+    # which part of a longer text is kept (graft train --truncation head+tail
+    # or tail; the default keeps the start); grouped, batches
     # grouped by length; taptN, N epochs of task-adaptive pre-training;
     # headM, M head-only passes first; fullvocab, over the whole vocabulary.
     IFS=+ read -r -a parts <<< "$regime"
@@ -92,13 +96,13 @@ for ds in $DATASETS; do
       frozen) regime_flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
       full) ;;
       top[0-9]*) regime_flags+=(--train-layers "${base#top}" --group-by-length) ;;
-      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +grouped, +taptN, +headM, +fullvocab)" >&2; exit 1 ;;
+      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +headtail, +tail, +grouped, +taptN, +headM, +fullvocab)" >&2; exit 1 ;;
     esac
     for option in "${parts[@]:1}"; do
       case $option in
         lrd*) value=${option#lrd} ;; lr*) value=${option#lr} ;;
         ep*) value=${option#ep} ;; len*) value=${option#len} ;; tapt*) value=${option#tapt} ;;
-        head*) value=${option#head} ;; *) value=0 ;;
+        headtail) value=0 ;; head*) value=${option#head} ;; *) value=0 ;;
       esac
       [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ep4, +len256, +tapt1, +head1)" >&2; exit 1; }
       case $option in
@@ -113,10 +117,12 @@ for ds in $DATASETS; do
           [[ $value =~ ^[0-9]+$ ]] || { echo "regime $regime: +$option needs a whole number of passes (+head1)" >&2; exit 1; }
           head=$value ;;
         fullvocab) fullvocab=1 ;;
+        headtail) regime_flags+=(--truncation head+tail) ;;
+        tail) regime_flags+=(--truncation tail) ;;
         grouped)
           [[ $base == top* ]] && { echo "regime $regime: topN batches are always grouped by length; drop +grouped" >&2; exit 1; }
           regime_flags+=(--group-by-length) ;;
-        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +taptN, +headM, +fullvocab, +grouped)" >&2; exit 1 ;;
+        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +headtail, +tail, +taptN, +headM, +fullvocab, +grouped)" >&2; exit 1 ;;
       esac
     done
     if [ "$tapt" -eq 0 ] && [ -n "$head$fullvocab" ]; then

@@ -622,6 +622,24 @@ fn cli_reports_bad_data_without_a_panic() {
         ),
         "--multi-label",
     );
+    // An unknown truncation is named, with the choices.
+    fails(
+        train_args(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &[
+                "--fusion",
+                "none",
+                "--freeze-encoder",
+                "--truncation",
+                "middle",
+            ],
+        ),
+        "unknown truncation \"middle\" (head, tail or head+tail)",
+    );
+    assert!(!out.exists(), "nothing written for a refused run");
     // K-BERT over an empty store: no facts to fuse, said plainly.
     fails(
         train_args(
@@ -648,11 +666,37 @@ fn mismatched_model_folders_are_refused() {
             &dev,
             &out,
             &model,
-            &["--fusion", "none", "--freeze-encoder", "--epochs", "1"],
+            &[
+                "--fusion",
+                "none",
+                "--freeze-encoder",
+                "--epochs",
+                "1",
+                "--truncation",
+                "head+tail",
+            ],
         ),
     );
     let card_path = out.join("graft.json");
     let card = std::fs::read_to_string(&card_path).unwrap();
+    // The truncation is saved with the model and used when it classifies:
+    // of a text of 60 words with room for 46, the end is kept.
+    let loaded = Classifier::load(&out).unwrap();
+    assert_eq!(
+        loaded.card.fusion_limits.truncation,
+        graft::fusion::Truncation::HeadTail
+    );
+    let long = format!("{} the dog sat", ["park"; 57].join(" "));
+    let fused = loaded.fuse(&long, &[]).unwrap();
+    assert!(fused.truncated);
+    let ids = &fused.sequence.input_ids;
+    assert_eq!(ids.len(), 48);
+    let tokenizer = loaded.encoder.tokenizer();
+    let tail: Vec<u32> = ["the", "dog", "sat"]
+        .iter()
+        .map(|w| tokenizer.token_id(w).unwrap())
+        .collect();
+    assert_eq!(&ids[ids.len() - 4..ids.len() - 1], &tail[..]);
     let edit = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v: serde_json::Value = serde_json::from_str(&card).unwrap();
         f(&mut v);
@@ -671,6 +715,8 @@ fn mismatched_model_folders_are_refused() {
         matches!(&e, ClassifierError::Mismatch { message, .. } if message.contains("hidden")),
         "{e}"
     );
+    let e = edit(&|v| v["fusion_limits"]["truncation"] = "middle".into());
+    assert!(e.to_string().contains("graft.json"), "{e}");
     let e = edit(&|v| v["fusion_limits"]["max_tokens"] = 4096.into());
     assert!(e.to_string().contains("positions"), "{e}");
     std::fs::remove_file(&card_path).unwrap();

@@ -26,7 +26,8 @@ PUBLISHED = {
 def regime_name(regime):
     """frozen, full, topN (the top N encoder layers fine-tuned), optionally
     followed by +lrX (peak learning rate X), +lrdX (layer-wise learning-rate
-    decay X), +epN (N epochs), +lenN (N text tokens), +taptN (N epochs of
+    decay X), +epN (N epochs), +lenN (N text tokens), +headtail or +tail
+    (which part of a longer text is kept), +taptN (N epochs of
     masked-LM pre-training on the training texts first; with +headM, M
     head-only passes before them, +fullvocab over the whole vocabulary)
     and +grouped
@@ -43,6 +44,10 @@ def regime_name(regime):
         if option.startswith("tapt") and option[4:].isdigit():
             n = int(option[4:])
             name += f", after {n} epoch{'s' if n > 1 else ''} of masked-LM pre-training"
+        elif option == "headtail":
+            name += ", head+tail truncation"
+        elif option == "tail":
+            name += ", tail truncation"
         elif option.startswith("head") and option[4:].isdigit():
             n = int(option[4:])
             name += f" ({n} head-only pass{'es' if n != 1 else ''} first)" if n else " (no head-only pass)"

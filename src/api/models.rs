@@ -4,7 +4,7 @@
 use super::classify::serve_error;
 use super::{auth, ApiError, AppState};
 use crate::classifier::model::EncoderCard;
-use crate::fusion::FusionMode;
+use crate::fusion::{FusionMode, Truncation};
 use crate::serving::ServedModel;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -30,6 +30,9 @@ pub struct ModelInfo {
     pub fusion: FusionMode,
     /// Longest input in tokens, facts included.
     pub max_tokens: usize,
+    /// Which part of a longer text is kept: head, tail or head+tail.
+    #[schema(value_type = String, example = "head")]
+    pub truncation: Truncation,
     /// The encoder it was fine-tuned from.
     #[schema(value_type = Object)]
     pub encoder: EncoderCard,
@@ -73,6 +76,7 @@ fn info(dir: &std::path::Path, m: &ServedModel) -> ModelInfo {
         multi_label: card.multi_label,
         fusion: card.fusion,
         max_tokens: card.fusion_limits.max_tokens,
+        truncation: card.fusion_limits.truncation,
         encoder: card.encoder.clone(),
         graph: serde_json::to_value(&card.graph).unwrap_or_default(),
         metrics: card.metrics.clone(),

@@ -7,7 +7,7 @@ use crate::classifier::report::{markdown, svg, EvalReport};
 use crate::classifier::train::{evaluate_examples, train, Progress, TrainOptions};
 use crate::classifier::{data, injections, Classifier, DataFormat};
 use crate::encoder::Pooling;
-use crate::fusion::{FusionLimits, FusionMode, Injection};
+use crate::fusion::{FusionLimits, FusionMode, Injection, Truncation};
 use crate::graph::GraphStore;
 use crate::knowledge::link_text;
 use crate::link::Linker;
@@ -75,6 +75,11 @@ pub struct TrainArgs {
     /// Injected tokens per input, all facts together.
     #[arg(long, default_value_t = 32)]
     pub max_injected_tokens: usize,
+    /// Which part of a text longer than --max-len is kept: head (its
+    /// start), tail (its end) or head+tail (a quarter of the room from the
+    /// start, the rest from the end; Sun et al. 2019). Saved with the model.
+    #[arg(long, value_name = "WHICH", default_value = "head")]
+    pub truncation: Truncation,
     /// Epochs (default: 30 with --freeze-encoder, 3 otherwise).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -310,6 +315,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
             max_facts_per_entity: args.max_facts_per_entity,
             max_tokens_per_fact: args.max_tokens_per_fact,
             max_injected_tokens: args.max_injected_tokens,
+            truncation: args.truncation,
         },
         pooling: args.pooling,
         epochs: args.epochs.unwrap_or(if frozen { 30 } else { 3 }),

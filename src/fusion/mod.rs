@@ -23,9 +23,15 @@
 //! a long text is cut to the same length with or without them, and facts
 //! never displace text (give `none` a `max_tokens` smaller by the reserve to
 //! feed it the same text).
+//!
+//! Which part of a text too long for its budget is kept ([`Truncation`]):
+//! its start (the default), its end, or its start and its end with the middle
+//! cut (Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?",
+//! §5.3.1: head+tail was the best of the three on IMDb and Sogou News).
 
 use crate::encoder::{EncoderError, Sequence, TextTokenizer};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 /// How facts enter the encoder's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -63,6 +69,66 @@ impl std::fmt::Display for FusionMode {
     }
 }
 
+/// Which tokens of a text longer than its budget are kept.
+///
+/// Source: Sun, Qiu, Xu & Huang 2019, "How to Fine-Tune BERT for Text
+/// Classification?" (CCL 2019), §5.3.1, where head+tail kept the first 128
+/// and the last 382 of 510 tokens, about a quarter from the start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Truncation {
+    /// The first tokens (the text's start).
+    #[default]
+    #[serde(rename = "head")]
+    Head,
+    /// The last tokens (the text's end).
+    #[serde(rename = "tail")]
+    Tail,
+    /// A quarter of the budget (rounded down) from the start, the rest from
+    /// the end; the middle is cut.
+    #[serde(rename = "head+tail")]
+    HeadTail,
+}
+
+impl Truncation {
+    /// Tokens kept from the start and from the end of a text of `len`
+    /// tokens with room for `budget`: `(head, tail)`, `head + tail =
+    /// min(len, budget)`; `(len, 0)` when the text fits.
+    pub fn split(self, len: usize, budget: usize) -> (usize, usize) {
+        if len <= budget {
+            return (len, 0);
+        }
+        match self {
+            Self::Head => (budget, 0),
+            Self::Tail => (0, budget),
+            Self::HeadTail => (budget / 4, budget - budget / 4),
+        }
+    }
+}
+
+impl std::str::FromStr for Truncation {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "head" => Ok(Self::Head),
+            "tail" => Ok(Self::Tail),
+            "head+tail" => Ok(Self::HeadTail),
+            _ => Err(format!(
+                "unknown truncation \"{s}\" (head, tail or head+tail)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Head => "head",
+            Self::Tail => "tail",
+            Self::HeadTail => "head+tail",
+        })
+    }
+}
+
 /// Bounds on what fusion injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FusionLimits {
@@ -74,6 +140,10 @@ pub struct FusionLimits {
     pub max_tokens_per_fact: usize,
     /// Injected tokens in one sequence, all facts together.
     pub max_injected_tokens: usize,
+    /// Which part of a text too long for the input is kept (model folders
+    /// written before this field keep the start).
+    #[serde(default)]
+    pub truncation: Truncation,
 }
 
 impl Default for FusionLimits {
@@ -83,6 +153,7 @@ impl Default for FusionLimits {
             max_facts_per_entity: 2,
             max_tokens_per_fact: 8,
             max_injected_tokens: 32,
+            truncation: Truncation::Head,
         }
     }
 }
@@ -138,6 +209,17 @@ pub struct Fuser {
     sep: u32,
 }
 
+/// The tokens of a text kept in the input.
+struct Kept {
+    /// Indexes of the kept tokens, in order.
+    tokens: Vec<usize>,
+    /// The kept parts of the text, Unicode scalar offsets (see
+    /// [`Fuser::kept_spans`]).
+    spans: Vec<Range<usize>>,
+    /// Whether any token was cut.
+    truncated: bool,
+}
+
 /// Where a token of the fused sequence comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Origin {
@@ -186,25 +268,61 @@ impl Fuser {
         self.limits
     }
 
-    /// The part of `text` whose tokens fit in the input (the facts of
-    /// anything after it could not be injected, so there is no need to link
-    /// it). Errors: [`FusionError::Tokenizer`].
+    /// The parts of `text` whose tokens are kept in the input, as Unicode
+    /// scalar offset ranges (`start` inclusive, `end` exclusive; an open end
+    /// is `usize::MAX`): `[0..usize::MAX]` when the text fits, one range
+    /// with `head` or `tail` truncation, two with `head+tail`. Only mentions
+    /// that lie wholly inside one of them get their facts injected. Errors:
+    /// [`FusionError::Tokenizer`].
+    pub fn kept_spans(
+        &self,
+        tokenizer: &TextTokenizer,
+        text: &str,
+    ) -> Result<Vec<Range<usize>>, FusionError> {
+        let piece = tokenizer.encode_piece(text)?;
+        Ok(self.kept(&piece.offsets).spans)
+    }
+
+    /// The shortest start of `text` that holds every kept token: the text
+    /// to link (facts of anything after it could not be injected). The
+    /// whole text unless it is cut with `head` truncation. Errors:
+    /// [`FusionError::Tokenizer`].
     pub fn kept_prefix<'t>(
         &self,
         tokenizer: &TextTokenizer,
         text: &'t str,
     ) -> Result<&'t str, FusionError> {
-        let piece = tokenizer.encode_piece(text)?;
-        let keep = self.text_budget();
-        if piece.offsets.len() <= keep {
-            return Ok(text);
-        }
-        let end_scalar = piece.offsets[keep - 1].1;
-        let end_byte = text
-            .char_indices()
-            .nth(end_scalar)
-            .map_or(text.len(), |(b, _)| b);
+        let end = self
+            .kept_spans(tokenizer, text)?
+            .last()
+            .map_or(0, |r| r.end);
+        let end_byte = text.char_indices().nth(end).map_or(text.len(), |(b, _)| b);
         Ok(&text[..end_byte])
+    }
+
+    /// Which tokens of a text tokenized into `offsets` are kept.
+    fn kept(&self, offsets: &[(usize, usize)]) -> Kept {
+        let n = offsets.len();
+        let (head, tail) = self.limits.truncation.split(n, self.text_budget());
+        let mut tokens: Vec<usize> = (0..head).collect();
+        tokens.extend(n - tail..n);
+        let truncated = head + tail < n;
+        let mut spans = Vec::new();
+        if !truncated {
+            spans.push(0..usize::MAX);
+        } else {
+            if head > 0 {
+                spans.push(0..offsets[head - 1].1);
+            }
+            if tail > 0 {
+                spans.push(offsets[n - tail].0..usize::MAX);
+            }
+        }
+        Kept {
+            tokens,
+            spans,
+            truncated,
+        }
     }
 
     /// Builds the input for `text` with `injections` (ignored in `none`
@@ -218,14 +336,16 @@ impl Fuser {
         injections: &[Injection],
     ) -> Result<FusedInput, FusionError> {
         let piece = tokenizer.encode_piece(text)?;
-        let keep = piece.ids.len().min(self.text_budget());
-        let truncated = keep < piece.ids.len();
-        let text_ids = &piece.ids[..keep];
-        let offsets = &piece.offsets[..keep];
+        let kept = self.kept(&piece.offsets);
+        let text_ids: Vec<u32> = kept.tokens.iter().map(|&t| piece.ids[t]).collect();
+        let offsets: Vec<(usize, usize)> = kept.tokens.iter().map(|&t| piece.offsets[t]).collect();
+        let (spans, truncated) = (&kept.spans, kept.truncated);
         match self.mode {
-            FusionMode::None => Ok(self.plain(text_ids, truncated)),
-            FusionMode::Append => self.append(tokenizer, text_ids, offsets, truncated, injections),
-            FusionMode::Kbert => self.kbert(tokenizer, text_ids, offsets, truncated, injections),
+            FusionMode::None => Ok(self.plain(&text_ids, truncated)),
+            FusionMode::Append => self.append(tokenizer, &text_ids, spans, truncated, injections),
+            FusionMode::Kbert => {
+                self.kbert(tokenizer, &text_ids, &offsets, spans, truncated, injections)
+            }
         }
     }
 
@@ -250,16 +370,19 @@ impl Fuser {
 
     /// Facts kept per mention, in the text's order: mention (start, end) →
     /// indexes into `injections`, at most `max_facts_per_entity` each, only
-    /// mentions inside the kept text.
+    /// mentions wholly inside one of the kept `spans` (Unicode scalar
+    /// offsets).
     fn by_mention(
         &self,
-        offsets: &[(usize, usize)],
+        spans: &[Range<usize>],
         injections: &[Injection],
     ) -> BTreeMap<(usize, usize), Vec<usize>> {
-        let kept_end = offsets.last().map_or(0, |o| o.1);
         let mut mentions: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
         for (i, inj) in injections.iter().enumerate() {
-            if inj.end > kept_end || inj.start >= inj.end {
+            let inside = spans
+                .iter()
+                .any(|r| r.start <= inj.start && inj.end <= r.end);
+            if !inside || inj.start >= inj.end {
                 continue;
             }
             let facts = mentions.entry((inj.start, inj.end)).or_default();
@@ -280,7 +403,7 @@ impl Fuser {
         &self,
         tokenizer: &TextTokenizer,
         text_ids: &[u32],
-        offsets: &[(usize, usize)],
+        spans: &[Range<usize>],
         truncated: bool,
         injections: &[Injection],
     ) -> Result<FusedInput, FusionError> {
@@ -292,7 +415,7 @@ impl Fuser {
         let room = self.limits.max_tokens.saturating_sub(text_ids.len() + 3);
         let budget = room.min(self.limits.max_injected_tokens);
         let mut facts: Vec<u32> = Vec::new();
-        for indexes in self.by_mention(offsets, injections).values() {
+        for indexes in self.by_mention(spans, injections).values() {
             for &i in indexes {
                 let inj = &injections[i];
                 let words = format!("{} {} {}", inj.subject, inj.predicate, inj.object);
@@ -319,6 +442,7 @@ impl Fuser {
         tokenizer: &TextTokenizer,
         text_ids: &[u32],
         offsets: &[(usize, usize)],
+        spans: &[Range<usize>],
         truncated: bool,
         injections: &[Injection],
     ) -> Result<FusedInput, FusionError> {
@@ -333,7 +457,7 @@ impl Fuser {
         let mut injected = Vec::new();
         let mut used = 0;
         let mut claimed = vec![false; text_ids.len()];
-        for ((start, end), indexes) in self.by_mention(offsets, injections) {
+        for ((start, end), indexes) in self.by_mention(spans, injections) {
             let tokens: Vec<usize> = (0..text_ids.len())
                 .filter(|&t| {
                     offsets[t].0 < end && offsets[t].1 > start && offsets[t].1 > offsets[t].0

@@ -254,15 +254,149 @@ fn bad_limits_are_refused() {
     assert!("graph".parse::<FusionMode>().is_err());
 }
 
-#[test]
-fn the_kept_prefix_is_what_fits() {
-    let t = tokenizer();
-    let short = FusionLimits {
+/// Room for 4 of the 6 tokens of [`TEXT`] in `kbert` mode (8 less
+/// [CLS], [SEP] and 2 reserved for facts), with `truncation`.
+fn four_tokens(truncation: Truncation) -> FusionLimits {
+    FusionLimits {
         max_tokens: 8,
         max_injected_tokens: 2,
+        truncation,
         ..FusionLimits::default()
+    }
+}
+
+#[test]
+fn the_kept_spans_are_what_fits() {
+    let t = tokenizer();
+    let spans = |truncation, text| {
+        fuser(&t, FusionMode::Kbert, four_tokens(truncation))
+            .kept_spans(&t, text)
+            .unwrap()
     };
-    let f = fuser(&t, FusionMode::Kbert, short);
-    assert_eq!(f.kept_prefix(&t, TEXT).unwrap(), "the dog sat in");
-    assert_eq!(f.kept_prefix(&t, "the dog").unwrap(), "the dog");
+    // "the dog sat in the park": scalars 0..3 the, 4..7 dog, 8..11 sat,
+    // 12..14 in, 15..18 the, 19..23 park.
+    assert_eq!(spans(Truncation::Head, TEXT), vec![0..14]);
+    assert_eq!(&TEXT[0..14], "the dog sat in");
+    assert_eq!(spans(Truncation::Tail, TEXT), vec![8..usize::MAX]);
+    // A quarter of 4 from the start, 3 from the end.
+    assert_eq!(
+        spans(Truncation::HeadTail, TEXT),
+        vec![0..3, 12..usize::MAX]
+    );
+    // A text that fits is kept whole whatever the truncation.
+    for truncation in [Truncation::Head, Truncation::Tail, Truncation::HeadTail] {
+        assert_eq!(spans(truncation, "the dog"), vec![0..usize::MAX]);
+        assert_eq!(spans(truncation, ""), vec![0..usize::MAX]);
+    }
+    // What training links: the start up to the last kept token.
+    let prefix = |truncation, text| {
+        fuser(&t, FusionMode::Kbert, four_tokens(truncation))
+            .kept_prefix(&t, text)
+            .unwrap()
+    };
+    assert_eq!(prefix(Truncation::Head, TEXT), "the dog sat in");
+    assert_eq!(prefix(Truncation::Tail, TEXT), TEXT);
+    assert_eq!(prefix(Truncation::HeadTail, TEXT), TEXT);
+    assert_eq!(prefix(Truncation::Head, "the dog "), "the dog ");
+}
+
+#[test]
+fn truncation_splits_the_budget() {
+    assert_eq!(Truncation::Head.split(10, 4), (4, 0));
+    assert_eq!(Truncation::Tail.split(10, 4), (0, 4));
+    assert_eq!(Truncation::HeadTail.split(10, 4), (1, 3));
+    // Sun et al. 2019 kept 128 + 382 of 510; a quarter rounded down is 127.
+    assert_eq!(Truncation::HeadTail.split(2000, 510), (127, 383));
+    for truncation in [Truncation::Head, Truncation::Tail, Truncation::HeadTail] {
+        assert_eq!(truncation.split(4, 4), (4, 0));
+        assert_eq!(truncation.split(0, 4), (0, 0));
+    }
+}
+
+#[test]
+fn tail_truncation_keeps_the_end() {
+    let t = tokenizer();
+    let built = fuser(&t, FusionMode::None, four_tokens(Truncation::Tail))
+        .build(&t, TEXT, &[])
+        .unwrap();
+    let words = ["[CLS]", "sat", "in", "the", "park", "[SEP]"];
+    assert_eq!(
+        built.sequence.input_ids,
+        words.iter().map(|w| id(&t, w)).collect::<Vec<_>>()
+    );
+    assert_eq!((built.text_tokens, built.truncated), (4, true));
+}
+
+#[test]
+fn head_tail_kbert_tree_token_by_token() {
+    let t = tokenizer();
+    let built = fuser(&t, FusionMode::Kbert, four_tokens(Truncation::HeadTail))
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    // "dog" is in the cut middle: its facts are dropped; "park" is in the
+    // tail and gets its branch (2 tokens, the whole budget).
+    let words = ["[CLS]", "the", "in", "the", "park", "near", "tree", "[SEP]"];
+    let s = &built.sequence;
+    assert_eq!(
+        s.input_ids,
+        words.iter().map(|w| id(&t, w)).collect::<Vec<_>>()
+    );
+    // The kept tokens are numbered without the gap; the branch continues
+    // from "park".
+    assert_eq!(
+        s.position_ids.as_deref(),
+        Some(&[0, 1, 2, 3, 4, 5, 6, 5][..])
+    );
+    assert_eq!(built.injected, vec![1]);
+    assert_eq!((built.text_tokens, built.truncated), (4, true));
+    let v = s.visible.as_ref().unwrap();
+    let n = 8;
+    let row = |i: usize| -> Vec<usize> { (0..n).filter(|&j| v[i * n + j]).collect() };
+    assert_eq!(row(1), vec![0, 1, 2, 3, 4, 7]);
+    assert_eq!(row(4), (0..n).collect::<Vec<_>>());
+    assert_eq!(row(5), vec![4, 5, 6]);
+    // With the start kept instead, "park" is cut and "dog" gets the one of
+    // its facts that fits the 2 tokens ("sleep home", not "play with ball").
+    let head = fuser(&t, FusionMode::Kbert, four_tokens(Truncation::Head))
+        .build(&t, TEXT, &injections())
+        .unwrap();
+    assert_eq!(head.injected, vec![2]);
+}
+
+#[test]
+fn truncation_names_parse_and_old_limits_keep_the_start() {
+    for (name, truncation) in [
+        ("head", Truncation::Head),
+        ("tail", Truncation::Tail),
+        ("head+tail", Truncation::HeadTail),
+    ] {
+        assert_eq!(name.parse::<Truncation>().unwrap(), truncation);
+        assert_eq!(truncation.to_string(), name);
+        assert_eq!(
+            serde_json::to_value(truncation).unwrap(),
+            serde_json::json!(name)
+        );
+    }
+    let err = "middle".parse::<Truncation>().unwrap_err();
+    assert!(
+        err.contains("\"middle\"") && err.contains("head+tail"),
+        "{err}"
+    );
+    // A model folder written before the field existed.
+    let old: FusionLimits = serde_json::from_value(serde_json::json!({
+        "max_tokens": 128,
+        "max_facts_per_entity": 2,
+        "max_tokens_per_fact": 8,
+        "max_injected_tokens": 32
+    }))
+    .unwrap();
+    assert_eq!(old.truncation, Truncation::Head);
+    assert!(serde_json::from_value::<FusionLimits>(serde_json::json!({
+        "max_tokens": 128,
+        "max_facts_per_entity": 2,
+        "max_tokens_per_fact": 8,
+        "max_injected_tokens": 32,
+        "truncation": "middle"
+    }))
+    .is_err());
 }
