@@ -316,7 +316,13 @@ fn truncation_splits_the_budget() {
 #[test]
 fn tail_truncation_keeps_the_end() {
     let t = tokenizer();
-    let built = fuser(&t, FusionMode::None, four_tokens(Truncation::Tail))
+    // `none` reserves nothing for facts: 6 less [CLS] and [SEP] is 4.
+    let limits = FusionLimits {
+        max_tokens: 6,
+        truncation: Truncation::Tail,
+        ..FusionLimits::default()
+    };
+    let built = fuser(&t, FusionMode::None, limits)
         .build(&t, TEXT, &[])
         .unwrap();
     let words = ["[CLS]", "sat", "in", "the", "park", "[SEP]"];
