@@ -355,6 +355,8 @@ fn several_models_are_listed_and_chosen_by_name() {
     assert_eq!(list[0]["fusion"], "kbert");
     assert_eq!(list[1]["name"], "plain");
     assert_eq!(list[1]["fusion"], "none");
+    // Trained with the default truncation: the start of a longer text is kept.
+    assert_eq!(list[1]["truncation"], "head");
     assert_eq!(
         list[1]["labels"],
         json!(["billing", "shipping", "technical"])
