@@ -30,8 +30,10 @@
 # data/bench-classify/runs/<dataset>-<fusion>-<regime>-<seed>/ (graft.json
 # holds the metrics, the coverage and the timings). A run whose graft.json
 # has test metrics is reused, not re-run: after a change to training, move
-# the old runs away (or give GRAFT the old binary) so a row's seeds come
-# from one build. The same holds for the pre-trained encoders of +taptN,
+# the old runs away and delete their lines from docs/bench-classify-runs.jsonl
+# (or give GRAFT the old binary) so a row's seeds come from one build; each
+# record names its build (the binary's sha256) and the table marks a row
+# whose seeds come from more than one. The same holds for the pre-trained encoders of +taptN,
 # kept under data/bench-classify/pretrained/ and reused by name.
 set -euo pipefail
 # A relative GRAFT=PATH is relative to where the script was started.
@@ -49,6 +51,8 @@ if [ -z "${GRAFT:-}" ]; then
   cargo build --release --locked
 fi
 mkdir -p "$WORK/runs"
+# The build a run's figures come from (recorded with them).
+build=$(sha256sum "$GRAFT" | cut -c1-12)
 scripts/fetch-models.sh all
 scripts/fetch-datasets.sh all
 [ -s data/graphs/finance.nt.gz ] || python3 scripts/graphs/finance.py --downloads data/downloads --out data/graphs/finance.nt.gz
@@ -113,12 +117,13 @@ for ds in $DATASETS; do
         tapt*)
           [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "regime $regime: +$option needs a whole number of epochs (+tapt1)" >&2; exit 1; }
           tapt=$value ;;
+        # headtail before head*: the first pattern that matches wins.
+        headtail) regime_flags+=(--truncation head+tail) ;;
+        tail) regime_flags+=(--truncation tail) ;;
         head*)
           [[ $value =~ ^[0-9]+$ ]] || { echo "regime $regime: +$option needs a whole number of passes (+head1)" >&2; exit 1; }
           head=$value ;;
         fullvocab) fullvocab=1 ;;
-        headtail) regime_flags+=(--truncation head+tail) ;;
-        tail) regime_flags+=(--truncation tail) ;;
         grouped)
           [[ $base == top* ]] && { echo "regime $regime: topN batches are always grouped by length; drop +grouped" >&2; exit 1; }
           regime_flags+=(--group-by-length) ;;
@@ -165,8 +170,8 @@ for ds in $DATASETS; do
         end=$(date +%s.%N)
         # The wall time includes the pre-training: run now (inside start..end)
         # or reused from another run (its recorded seconds added).
-        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; json.dump(c,open(p,'w'),indent=1)" \
-          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s"
+        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; json.dump(c,open(p,'w'),indent=1)" \
+          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build"
       done
     done
   done

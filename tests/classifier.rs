@@ -680,13 +680,14 @@ fn mismatched_model_folders_are_refused() {
     let card_path = out.join("graft.json");
     let card = std::fs::read_to_string(&card_path).unwrap();
     // The truncation is saved with the model and used when it classifies:
-    // of a text of 60 words with room for 46, the end is kept.
+    // of a text of 60 words with room for 46, the first 11 ("garden" and
+    // 10 × "park") and the last 35 are kept.
     let loaded = Classifier::load(&out).unwrap();
     assert_eq!(
         loaded.card.fusion_limits.truncation,
         graft::fusion::Truncation::HeadTail
     );
-    let long = format!("{} the dog sat", ["park"; 57].join(" "));
+    let long = format!("garden {} the dog sat", ["park"; 56].join(" "));
     let fused = loaded.fuse(&long, &[]).unwrap();
     assert!(fused.truncated);
     let ids = &fused.sequence.input_ids;
@@ -697,6 +698,13 @@ fn mismatched_model_folders_are_refused() {
         .map(|w| tokenizer.token_id(w).unwrap())
         .collect();
     assert_eq!(&ids[ids.len() - 4..ids.len() - 1], &tail[..]);
+    assert_eq!(ids[1], tokenizer.token_id("garden").unwrap());
+    // What is linked: the 11 words from the start and the 35 to the end.
+    let spans = loaded.kept_spans(&long).unwrap();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[0], 0.."garden".len() + 10 * " park".len());
+    let tail_start = long.len() - (" the dog sat".len() + 32 * " park".len()) + 1;
+    assert_eq!(spans[1], tail_start..usize::MAX);
     let edit = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v: serde_json::Value = serde_json::from_str(&card).unwrap();
         f(&mut v);

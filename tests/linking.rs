@@ -216,3 +216,45 @@ ex:puma rdfs:label "puma"@en ; gv:lexicalDomain ex:animal .
     // Alone, the two senses tie: NIL.
     assert_eq!(first("Jaguar"), None);
 }
+
+#[test]
+fn only_the_kept_spans_are_linked_with_offsets_in_the_whole_text() {
+    let (_d, linker) = linker_over(GRAPH);
+    // "😀 Deutsche Bank … Apple … 比亚迪": keep the start and the end, cut
+    // the middle (where Apple is), as head+tail truncation does.
+    let text = "😀 Deutsche Bank said that Apple and 比亚迪";
+    let scalars: Vec<char> = text.chars().collect();
+    let at = |needle: &str| {
+        let byte = text.find(needle).unwrap();
+        text[..byte].chars().count()
+    };
+    let head = 0..at(" said");
+    let tail = at("比亚迪")..usize::MAX;
+    let answer =
+        graft::knowledge::link_spans(&linker, text, &[head, tail.clone()], None, None).unwrap();
+    let found: Vec<(usize, usize, &str)> = answer
+        .entities
+        .iter()
+        .map(|e| {
+            (
+                e.start,
+                e.end,
+                e.iri.trim_start_matches("http://example.org/"),
+            )
+        })
+        .collect();
+    assert_eq!(found, [(2, 15, "bank"), (tail.start, scalars.len(), "byd")]);
+    assert_eq!(scalars[tail.start..].iter().collect::<String>(), "比亚迪");
+    // Facts only of the kept entities: Apple's country is not among them.
+    assert!(answer
+        .facts
+        .iter()
+        .all(|f| !f.subject.ends_with("apple_inc")));
+    // The whole text links Apple too; an open span is the whole text.
+    let whole = graft::knowledge::link_spans(&linker, text, &[0..usize::MAX], None, None).unwrap();
+    assert!(whole.entities.iter().any(|e| e.iri.ends_with("apple_inc")));
+    assert!(whole.facts.iter().any(|f| f.subject.ends_with("apple_inc")));
+    // A cut through a mention: "Deutsche" alone is not linked.
+    let cut = graft::knowledge::link_spans(&linker, text, &[0..at(" Bank")], None, None).unwrap();
+    assert!(cut.entities.is_empty(), "{:?}", cut.entities);
+}

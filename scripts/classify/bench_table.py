@@ -100,6 +100,8 @@ def run_record(card_path):
         "pretrain_s": training.get("pretrain_s"),
         "train_examples": training["data"]["train"]["examples"],
         "epochs": len(card["history"]),
+        # The sha256 (12 hex digits) of the graft binary that made the run.
+        "build": training.get("build"),
         "finished": datetime.fromtimestamp(card_path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
     }
 
@@ -131,6 +133,7 @@ def update_records(runs, records_path):
 
 
 CARRIED = "†"
+MIXED = " ‡"
 
 
 def table_rows(block):
@@ -163,12 +166,14 @@ def main(runs, doc, records_file):
         wall = max(walls)
         slowest = rs[walls.index(wall)]
         speed = slowest["train_examples"] * slowest["epochs"] / wall
+        builds = {r.get("build") for r in rs}
+        mixed = MIXED if len(builds) > 1 else ""
         data_set = f"{NAME.get(ds, ds)} ({GRAPH.get(ds, '?')})"
         made.add((data_set, regime_name(regime), fusion))
         rows.append(
             (
                 (data_set, regime_name(regime), order.get(fusion, 9)),
-                f"| {data_set} | {regime_name(regime)} | {fusion} | {len(rs)} | {mean_sd(acc)} | {mean_sd(f1)} "
+                f"| {data_set} | {regime_name(regime)} | {fusion} | {len(rs)}{mixed} | {mean_sd(acc)} | {mean_sd(f1)} "
                 f"| {cov_train:.0%} / {cov_test:.0%} | {wall:.0f} | {speed:.0f} |",
             )
         )
@@ -210,6 +215,11 @@ def main(runs, doc, records_file):
         "read the vectors from the feature cache. Training examples/s: training examples × epochs run / that time. "
         f"Each run's figures are kept in `{records_path.as_posix()}` (one JSON line a run), from which the table is made."
     )
+    if any(MIXED in line for _, line in rows):
+        lines.append("")
+        lines.append(
+            f"{MIXED.strip()} The seeds of this row come from more than one build of graft (see `build` in the record file)."
+        )
     if carried:
         lines.append("")
         lines.append(

@@ -185,6 +185,13 @@ impl Classifier {
         })
     }
 
+    /// The parts of `text` the model's input keeps, as Unicode scalar
+    /// ranges (see [`Fuser::kept_spans`]): what to link. Errors:
+    /// [`ClassifierError::Fusion`] when the tokenizer fails.
+    pub fn kept_spans(&self, text: &str) -> Result<Vec<std::ops::Range<usize>>, ClassifierError> {
+        Ok(self.fuser.kept_spans(self.encoder.tokenizer(), text)?)
+    }
+
     /// Builds the input of one text with the given facts.
     pub fn fuse(
         &self,

@@ -126,13 +126,19 @@ pub struct Prepared {
     pub targets: Vec<Vec<usize>>,
 }
 
+/// The facts of a text for fusion: given the text and the parts of it the
+/// input keeps (Unicode scalar ranges, [`Fuser::kept_spans`]), the
+/// injections of the entities linked in those parts, or a message.
+pub type Knowledge =
+    dyn Fn(&str, &[std::ops::Range<usize>]) -> Result<Vec<Injection>, String> + Sync;
+
 /// Builds fused inputs for examples. `knowledge` gives the facts of a text.
 pub fn prepare(
     encoder: &Encoder,
     fuser: &Fuser,
     labels: &[String],
     examples: &[Example],
-    knowledge: &(dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync),
+    knowledge: &Knowledge,
     progress: &dyn Fn(Progress),
 ) -> Result<Prepared, ClassifierError> {
     let index: HashMap<&str, usize> = labels
@@ -146,7 +152,7 @@ pub fn prepare(
         let facts = if fuser.mode() == FusionMode::None {
             Vec::new()
         } else {
-            knowledge(fuser.kept_prefix(encoder.tokenizer(), &e.text)?)
+            knowledge(&e.text, &fuser.kept_spans(encoder.tokenizer(), &e.text)?)
                 .map_err(ClassifierError::Other)?
         };
         inputs.push(fuser.build(encoder.tokenizer(), &e.text, &facts)?);
@@ -277,7 +283,7 @@ pub fn train(
     labels: &[String],
     train_examples: &[Example],
     dev_examples: &[Example],
-    knowledge: &(dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync),
+    knowledge: &Knowledge,
     graph: Option<(u64, Vec<String>)>,
     data_info: serde_json::Value,
     progress: &dyn Fn(Progress),
@@ -842,7 +848,7 @@ pub fn write_card(dir: &Path, card: &ModelCard) -> Result<(), ClassifierError> {
 pub fn evaluate_examples(
     classifier: &Classifier,
     examples: &[Example],
-    knowledge: &(dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync),
+    knowledge: &Knowledge,
     progress: &dyn Fn(Progress),
 ) -> Result<(Metrics, f64), ClassifierError> {
     let set = prepare(

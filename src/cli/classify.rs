@@ -7,9 +7,9 @@ use crate::classifier::report::{markdown, svg, EvalReport};
 use crate::classifier::train::{evaluate_examples, train, Progress, TrainOptions};
 use crate::classifier::{data, injections, Classifier, DataFormat};
 use crate::encoder::Pooling;
-use crate::fusion::{FusionLimits, FusionMode, Injection, Truncation};
+use crate::fusion::{FusionLimits, FusionMode, Truncation};
 use crate::graph::GraphStore;
-use crate::knowledge::link_text;
+use crate::knowledge::link_spans;
 use crate::link::Linker;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -75,9 +75,11 @@ pub struct TrainArgs {
     /// Injected tokens per input, all facts together.
     #[arg(long, default_value_t = 32)]
     pub max_injected_tokens: usize,
-    /// Which part of a text longer than --max-len is kept: head (its
-    /// start), tail (its end) or head+tail (a quarter of the room from the
-    /// start, the rest from the end; Sun et al. 2019). Saved with the model.
+    /// Which part of a text too long for the input is kept (the room for
+    /// text is --max-len less [CLS], [SEP] and, in modes that inject, the
+    /// room for facts): head (its start), tail (its end) or head+tail (a
+    /// quarter of the room from the start, the rest from the end; Sun et al.
+    /// 2019). Only the kept parts are linked. Saved with the model.
     #[arg(long, value_name = "WHICH", default_value = "head")]
     pub truncation: Truncation,
     /// Epochs (default: 30 with --freeze-encoder, 3 otherwise).
@@ -200,7 +202,7 @@ pub struct ClassifyArgs {
     pub link_config: Option<PathBuf>,
 }
 
-type Knowledge = Box<dyn Fn(&str) -> Result<Vec<Injection>, String> + Sync>;
+type Knowledge = Box<crate::classifier::train::Knowledge>;
 
 /// The linker over the store, when the fusion mode needs facts.
 fn linker(
@@ -232,12 +234,14 @@ fn check_graph(classifier: &Classifier, linker: &Option<Arc<Linker>>) {
 }
 
 fn knowledge(linker: Option<Arc<Linker>>, lang: Option<String>) -> Knowledge {
-    Box::new(move |text: &str| match &linker {
-        None => Ok(Vec::new()),
-        Some(l) => link_text(l, text, lang.as_deref(), None)
-            .map(|a| injections(&a))
-            .map_err(|e| e.to_string()),
-    })
+    Box::new(
+        move |text: &str, spans: &[std::ops::Range<usize>]| match &linker {
+            None => Ok(Vec::new()),
+            Some(l) => link_spans(l, text, spans, lang.as_deref(), None)
+                .map(|a| injections(&a))
+                .map_err(|e| e.to_string()),
+        },
+    )
 }
 
 /// Shows the progress events every training command shares on `bar`:

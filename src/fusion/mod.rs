@@ -271,7 +271,8 @@ impl Fuser {
     /// The parts of `text` whose tokens are kept in the input, as Unicode
     /// scalar offset ranges (`start` inclusive, `end` exclusive; an open end
     /// is `usize::MAX`): `[0..usize::MAX]` when the text fits, one range
-    /// with `head` or `tail` truncation, two with `head+tail`. Only mentions
+    /// with `head` or `tail` truncation, two with `head+tail` (one when the
+    /// room is under 4 tokens and nothing is kept from the start). Only mentions
     /// that lie wholly inside one of them get their facts injected. Errors:
     /// [`FusionError::Tokenizer`].
     pub fn kept_spans(
@@ -281,23 +282,6 @@ impl Fuser {
     ) -> Result<Vec<Range<usize>>, FusionError> {
         let piece = tokenizer.encode_piece(text)?;
         Ok(self.kept(&piece.offsets).spans)
-    }
-
-    /// The shortest start of `text` that holds every kept token: the text
-    /// to link (facts of anything after it could not be injected). The
-    /// whole text unless it is cut with `head` truncation. Errors:
-    /// [`FusionError::Tokenizer`].
-    pub fn kept_prefix<'t>(
-        &self,
-        tokenizer: &TextTokenizer,
-        text: &'t str,
-    ) -> Result<&'t str, FusionError> {
-        let end = self
-            .kept_spans(tokenizer, text)?
-            .last()
-            .map_or(0, |r| r.end);
-        let end_byte = text.char_indices().nth(end).map_or(text.len(), |(b, _)| b);
-        Ok(&text[..end_byte])
     }
 
     /// Which tokens of a text tokenized into `offsets` are kept.

@@ -73,6 +73,71 @@ pub fn link_text(
     })
 }
 
+/// Links only the parts of `text` in `spans` (Unicode scalar ranges,
+/// `start` inclusive, `end` exclusive, an end past the text meaning its end;
+/// in the text's order, not overlapping) and fetches the facts of their
+/// entities (at most `max_facts`): what a classifier whose input keeps only
+/// those parts can use (see [`crate::fusion::Fuser::kept_spans`]). Entity
+/// offsets are in the whole text. Each part is linked on its own, so a
+/// mention never runs across a cut. Without `lang`, the label language is
+/// the one guessed from the first part. `[0..usize::MAX]` links the whole
+/// text, as [`link_text`].
+///
+/// # Errors
+/// As [`Linker::link`] and [`facts_for`].
+pub fn link_spans(
+    linker: &Linker,
+    text: &str,
+    spans: &[std::ops::Range<usize>],
+    lang: Option<&str>,
+    max_facts: Option<usize>,
+) -> Result<LinkAnswer, LinkError> {
+    if let [whole] = spans {
+        if whole.start == 0 && whole.end >= text.chars().count() {
+            return link_text(linker, text, lang, max_facts);
+        }
+    }
+    // Byte offset of each Unicode scalar offset (and of the end).
+    let bytes: Vec<usize> = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(text.len()))
+        .collect();
+    let byte = |scalar: usize| bytes[scalar.min(bytes.len() - 1)];
+    let mut entities = Vec::new();
+    let mut lang = lang.map(str::to_owned);
+    let mut graph_generation = None;
+    for span in spans {
+        let part = &text[byte(span.start)..byte(span.end)];
+        let linked = linker.link(part, lang.as_deref())?;
+        lang.get_or_insert(linked.lang);
+        graph_generation.get_or_insert(linked.graph_generation);
+        entities.extend(linked.entities.into_iter().map(|mut e| {
+            e.start += span.start;
+            e.end += span.start;
+            e
+        }));
+    }
+    let Some(graph_generation) = graph_generation else {
+        // No part at all: nothing to link.
+        return link_text(linker, "", lang.as_deref(), max_facts);
+    };
+    let lang = lang.unwrap_or_else(|| "en".into());
+    let facts = facts_for(
+        linker.store(),
+        &*linker.index()?,
+        linker.config(),
+        &entities,
+        &lang,
+        max_facts,
+    )?;
+    Ok(LinkAnswer {
+        entities,
+        facts,
+        graph_generation,
+    })
+}
+
 struct Candidate {
     fact: Fact,
     predicate_rank: usize,

@@ -19,7 +19,7 @@ use crate::cache::{self, AnswerCache, Epoch, KeyParts};
 use crate::classifier::{injections, Scored};
 use crate::fusion::{FusionMode, Injection};
 use crate::graph::GraphStore;
-use crate::knowledge::{link_text, Fact, LinkAnswer};
+use crate::knowledge::{link_spans, Fact, LinkAnswer};
 use crate::link::{LinkError, LinkedEntity, Linker};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -377,8 +377,15 @@ impl ClassifyService {
                 .map(|(index, text)| -> Result<_, ServeError> {
                     let t = Instant::now();
                     let answer = match &linker {
-                        Some(l) => link_text(l, text, lang.as_deref(), None)
-                            .map_err(|e| link_error(e, positions[index]))?,
+                        Some(l) => {
+                            // Only the parts of a long text the input keeps.
+                            let spans = model
+                                .classifier
+                                .kept_spans(text)
+                                .map_err(|e| ServeError::Internal(e.to_string()))?;
+                            link_spans(l, text, &spans, lang.as_deref(), None)
+                                .map_err(|e| link_error(e, positions[index]))?
+                        }
                         None => LinkAnswer {
                             entities: Vec::new(),
                             facts: Vec::<Fact>::new(),
