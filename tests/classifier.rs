@@ -687,6 +687,9 @@ fn mismatched_model_folders_are_refused() {
         loaded.card.fusion_limits.truncation,
         graft::fusion::Truncation::HeadTail
     );
+    // graft.json says how many training texts were cut: none of these.
+    assert_eq!(loaded.card.training["truncation"], "head+tail");
+    assert_eq!(loaded.card.training["truncated"]["train"], 0);
     let long = format!("garden {} the dog sat", ["park"; 56].join(" "));
     let fused = loaded.fuse(&long, &[]).unwrap();
     assert!(fused.truncated);

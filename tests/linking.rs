@@ -244,6 +244,12 @@ fn only_the_kept_spans_are_linked_with_offsets_in_the_whole_text() {
         })
         .collect();
     assert_eq!(found, [(2, 15, "bank"), (tail.start, scalars.len(), "byd")]);
+    // The tail is Chinese, so labels are in Chinese, as for the whole text.
+    assert_eq!(answer.entities[0].label, "德意志银行");
+    assert_eq!(
+        linker.link(text, None).unwrap().entities[0].label,
+        "德意志银行"
+    );
     assert_eq!(scalars[tail.start..].iter().collect::<String>(), "比亚迪");
     // Facts only of the kept entities: Apple's country is not among them.
     assert!(answer
@@ -263,4 +269,16 @@ fn only_the_kept_spans_are_linked_with_offsets_in_the_whole_text() {
         graft::knowledge::link_spans(&linker, text, std::slice::from_ref(&deutsche), None, None)
             .unwrap();
     assert!(cut.entities.is_empty(), "{:?}", cut.entities);
+    // The linker's length limit holds for the text, however little is kept.
+    let limit = linker.config().max_text_chars;
+    let long = format!("Deutsche Bank {}", "a".repeat(limit));
+    let head = 0..13;
+    assert!(matches!(
+        graft::knowledge::link_spans(&linker, &long, std::slice::from_ref(&head), None, None),
+        Err(LinkError::TextTooLong { chars, limit: l }) if chars == limit + 14 && l == limit
+    ));
+    // An empty or reversed range links nothing and does not panic.
+    let reversed = [5..2, 3..3];
+    let none = graft::knowledge::link_spans(&linker, text, &reversed, None, None).unwrap();
+    assert!(none.entities.is_empty() && none.facts.is_empty());
 }

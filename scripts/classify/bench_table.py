@@ -183,18 +183,15 @@ def main(runs, doc, records_file):
         text += f"\n## Classification: data sets × fusion modes\n\nMade by `scripts/bench-classify.sh`.\n\n{begin}\n{end}\n"
     head, rest = text.split(begin)
     old, tail = rest.split(end)
-    # Rows of the earlier table with no record here (runs made before the
-    # record file existed, whose folders are gone) are carried over as they
-    # were, marked, until a run of the same configuration replaces them.
+    # Rows of the earlier table marked as carried over (runs made before the
+    # record file existed, whose folders are gone) stay as they were until a
+    # run of the same configuration replaces them. Any other row without a
+    # record was deleted from the record file on purpose and goes.
     carried = 0
     for cells, line in table_rows(old):
-        if (cells[0], cells[1], cells[2]) in made:
+        if (cells[0], cells[1], cells[2]) in made or CARRIED not in line:
             continue
         carried += 1
-        if CARRIED not in line:
-            parts = line.split("|")
-            parts[2] = f" {cells[1]} {CARRIED} "
-            line = "|".join(parts)
         rows.append(((cells[0], cells[1], order.get(cells[2], 9)), line))
     lines = [
         "| data set (graph) | regime | fusion | seeds | test accuracy % | test macro-F1 % | facts: train / test coverage | training time s | training examples/s |",

@@ -180,6 +180,11 @@ pub fn coverage(p: &Prepared) -> f64 {
     p.inputs.iter().filter(|i| !i.injected.is_empty()).count() as f64 / p.inputs.len() as f64
 }
 
+/// Inputs whose text was cut to fit (see [`crate::fusion::Truncation`]).
+pub fn truncated(p: &Prepared) -> usize {
+    p.inputs.iter().filter(|i| i.truncated).count()
+}
+
 fn class_weights(labels: usize, targets: &[Vec<usize>], balanced: bool) -> Vec<f32> {
     if !balanced {
         return vec![1.0; labels];
@@ -679,6 +684,8 @@ pub fn train(
             "head_dropout": opts.head_dropout,
             "train_layers": opts.train_layers, "group_by_length": opts.group_by_length,
             "dev_coverage": coverage(&dev_set),
+            "truncation": opts.limits.truncation,
+            "truncated": {"train": truncated(&train_set), "dev": truncated(&dev_set)},
         }),
         history,
         metrics: serde_json::json!({ "dev": dev_metrics }),

@@ -386,6 +386,19 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
     )?;
     progress.finish_and_clear();
     let mut card = trained.card;
+    let cut = card.training["truncated"]["train"].as_u64().unwrap_or(0);
+    if cut > 0 {
+        eprintln!(
+            "{cut} of {} training texts were cut to fit --max-len (--truncation {} keeps {})",
+            train_examples.len(),
+            args.truncation,
+            match args.truncation {
+                Truncation::Head => "their start",
+                Truncation::Tail => "their end",
+                Truncation::HeadTail => "their start and their end",
+            }
+        );
+    }
     if let (Some(path), Some(test)) = (&args.test, &test_examples) {
         let classifier = Classifier::load(&args.out)?;
         let (metrics, coverage) = evaluate_examples(&classifier, test, &know, &|_| {})?;

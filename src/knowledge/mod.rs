@@ -12,7 +12,7 @@
 
 use crate::graph::{GraphError, GraphStore, QueryRequest, SparqlOptions};
 use crate::link::rank::display_label;
-use crate::link::{LabelIndex, LinkConfig, LinkError, LinkedEntity, Linker};
+use crate::link::{guess_lang, LabelIndex, LinkConfig, LinkError, LinkedEntity, Linker};
 use oxigraph::model::{NamedNodeRef, Term};
 use oxigraph::sparql::QueryResults;
 use std::collections::HashMap;
@@ -75,13 +75,17 @@ pub fn link_text(
 
 /// Links only the parts of `text` in `spans` (Unicode scalar ranges,
 /// `start` inclusive, `end` exclusive, an end past the text meaning its end;
-/// in the text's order, not overlapping) and fetches the facts of their
-/// entities (at most `max_facts`): what a classifier whose input keeps only
-/// those parts can use (see [`crate::fusion::Fuser::kept_spans`]). Entity
-/// offsets are in the whole text. Each part is linked on its own, so a
-/// mention never runs across a cut. Without `lang`, the label language is
-/// the one guessed from the first part. `[0..usize::MAX]` links the whole
-/// text, as [`link_text`].
+/// in the text's order, not overlapping; an empty or reversed range is
+/// skipped) and fetches the facts of their entities (at most `max_facts`):
+/// what a classifier whose input keeps only those parts can use (see
+/// [`crate::fusion::Fuser::kept_spans`]). Entity offsets are in the whole
+/// text. Each part is linked on its own, so a mention never runs across a
+/// cut. As for the whole text: without `lang`, labels are in `zh` when any
+/// kept part has Han or kana characters, else `en`
+/// ([`crate::link::guess_lang`]); at most `max_entities` entities (the
+/// highest scores, then in the text's order); a text over `max_text_chars`
+/// is refused even when little of it is kept. `[0..usize::MAX]` links the
+/// whole text, as [`link_text`].
 ///
 /// # Errors
 /// As [`Linker::link`] and [`facts_for`].
@@ -92,10 +96,18 @@ pub fn link_spans(
     lang: Option<&str>,
     max_facts: Option<usize>,
 ) -> Result<LinkAnswer, LinkError> {
+    let chars = text.chars().count();
     if let [whole] = spans {
-        if whole.start == 0 && whole.end >= text.chars().count() {
+        if whole.start == 0 && whole.end >= chars {
             return link_text(linker, text, lang, max_facts);
         }
+    }
+    let config = linker.config();
+    if chars > config.max_text_chars {
+        return Err(LinkError::TextTooLong {
+            chars,
+            limit: config.max_text_chars,
+        });
     }
     // Byte offset of each Unicode scalar offset (and of the end).
     let bytes: Vec<usize> = text
@@ -103,30 +115,41 @@ pub fn link_spans(
         .map(|(b, _)| b)
         .chain(std::iter::once(text.len()))
         .collect();
-    let byte = |scalar: usize| bytes[scalar.min(bytes.len() - 1)];
+    let byte = |scalar: usize| bytes[scalar.min(chars)];
+    let parts: Vec<(usize, &str)> = spans
+        .iter()
+        .filter(|r| r.start < r.end.min(chars))
+        .map(|r| (r.start, &text[byte(r.start)..byte(r.end)]))
+        .collect();
+    let lang = match lang {
+        Some(l) => l.to_owned(),
+        None if parts.iter().any(|(_, p)| guess_lang(p) == "zh") => "zh".to_owned(),
+        None => "en".to_owned(),
+    };
     let mut entities = Vec::new();
-    let mut lang = lang.map(str::to_owned);
     let mut graph_generation = None;
-    for span in spans {
-        let part = &text[byte(span.start)..byte(span.end)];
-        let linked = linker.link(part, lang.as_deref())?;
-        lang.get_or_insert(linked.lang);
+    for (start, part) in parts {
+        let linked = linker.link(part, Some(&lang))?;
         graph_generation.get_or_insert(linked.graph_generation);
         entities.extend(linked.entities.into_iter().map(|mut e| {
-            e.start += span.start;
-            e.end += span.start;
+            e.start += start;
+            e.end += start;
             e
         }));
     }
     let Some(graph_generation) = graph_generation else {
-        // No part at all: nothing to link.
-        return link_text(linker, "", lang.as_deref(), max_facts);
+        // Nothing kept: nothing to link.
+        return link_text(linker, "", Some(&lang), max_facts);
     };
-    let lang = lang.unwrap_or_else(|| "en".into());
+    if entities.len() > config.max_entities {
+        entities.sort_by(|a, b| b.score.total_cmp(&a.score));
+        entities.truncate(config.max_entities);
+        entities.sort_by_key(|e| (e.start, e.end));
+    }
     let facts = facts_for(
         linker.store(),
         &*linker.index()?,
-        linker.config(),
+        config,
         &entities,
         &lang,
         max_facts,

@@ -214,7 +214,7 @@ pub struct Answer {
 
 /// Bump when answers change shape or meaning, so a server upgraded over an
 /// existing cache does not serve answers computed by the old code.
-pub const CACHE_FORMAT: u32 = 2;
+pub const CACHE_FORMAT: u32 = 3;
 
 /// What besides the model and the graph generation decides an answer: the
 /// cache format, the linking settings (a restart with another
