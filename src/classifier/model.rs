@@ -7,7 +7,7 @@
 //! pooling, graph predicates, training data hashes, metrics).
 
 use crate::encoder::{map_batches, Batch, Encoder, EncoderError, Mode, Pooling, Sequence};
-use crate::fusion::{FusedInput, Fuser, FusionError, FusionLimits, FusionMode, Injection};
+use crate::fusion::{Cut, FusedInput, Fuser, FusionError, FusionLimits, FusionMode, Injection};
 use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -185,11 +185,24 @@ impl Classifier {
         })
     }
 
-    /// The parts of `text` the model's input keeps, as Unicode scalar
-    /// ranges (see [`Fuser::kept_spans`]): what to link. Errors:
-    /// [`ClassifierError::Fusion`] when the tokenizer fails.
-    pub fn kept_spans(&self, text: &str) -> Result<Vec<std::ops::Range<usize>>, ClassifierError> {
-        Ok(self.fuser.kept_spans(self.encoder.tokenizer(), text)?)
+    /// `text` tokenized once, with what of it the model's input keeps
+    /// ([`Cut::spans`]: what to link); [`Classifier::fuse_cut`] builds the
+    /// input from it. Errors: [`ClassifierError::Fusion`] when the tokenizer
+    /// fails.
+    pub fn cut(&self, text: &str) -> Result<Cut, ClassifierError> {
+        Ok(self.fuser.cut(self.encoder.tokenizer(), text)?)
+    }
+
+    /// Builds the input of a text cut by [`Classifier::cut`] with the given
+    /// facts.
+    pub fn fuse_cut(
+        &self,
+        cut: &Cut,
+        injections: &[Injection],
+    ) -> Result<FusedInput, ClassifierError> {
+        Ok(self
+            .fuser
+            .build_cut(self.encoder.tokenizer(), cut, injections)?)
     }
 
     /// Builds the input of one text with the given facts.

@@ -149,13 +149,13 @@ pub fn prepare(
     let mut inputs = Vec::with_capacity(examples.len());
     let mut targets = Vec::with_capacity(examples.len());
     for (i, e) in examples.iter().enumerate() {
+        let cut = fuser.cut(encoder.tokenizer(), &e.text)?;
         let facts = if fuser.mode() == FusionMode::None {
             Vec::new()
         } else {
-            knowledge(&e.text, &fuser.kept_spans(encoder.tokenizer(), &e.text)?)
-                .map_err(ClassifierError::Other)?
+            knowledge(&e.text, cut.spans()).map_err(ClassifierError::Other)?
         };
-        inputs.push(fuser.build(encoder.tokenizer(), &e.text, &facts)?);
+        inputs.push(fuser.build_cut(encoder.tokenizer(), &cut, &facts)?);
         targets.push(
             e.labels
                 .iter()

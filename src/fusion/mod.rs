@@ -29,7 +29,7 @@
 //! cut (Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?",
 //! §5.3.1: head+tail was the best of the three on IMDb and Sogou News).
 
-use crate::encoder::{EncoderError, Sequence, TextTokenizer};
+use crate::encoder::{EncoderError, Sequence, TextTokenizer, Tokenized};
 use std::collections::BTreeMap;
 use std::ops::Range;
 
@@ -209,6 +209,21 @@ pub struct Fuser {
     sep: u32,
 }
 
+/// A text tokenized once for fusion, with what of it the input keeps:
+/// [`Fuser::cut`] makes it, [`Cut::spans`] says what to link and
+/// [`Fuser::build_cut`] builds the input from it.
+pub struct Cut {
+    piece: Tokenized,
+    kept: Kept,
+}
+
+impl Cut {
+    /// The kept parts of the text (see [`Fuser::kept_spans`]).
+    pub fn spans(&self) -> &[Range<usize>] {
+        &self.kept.spans
+    }
+}
+
 /// The tokens of a text kept in the input.
 struct Kept {
     /// Indexes of the kept tokens, in order.
@@ -280,8 +295,17 @@ impl Fuser {
         tokenizer: &TextTokenizer,
         text: &str,
     ) -> Result<Vec<Range<usize>>, FusionError> {
+        Ok(self.cut(tokenizer, text)?.kept.spans)
+    }
+
+    /// Tokenizes `text` once and decides what of it the input keeps, for
+    /// linking the kept parts ([`Cut::spans`]) and then building the input
+    /// ([`Fuser::build_cut`]) without tokenizing again. Errors:
+    /// [`FusionError::Tokenizer`].
+    pub fn cut(&self, tokenizer: &TextTokenizer, text: &str) -> Result<Cut, FusionError> {
         let piece = tokenizer.encode_piece(text)?;
-        Ok(self.kept(&piece.offsets).spans)
+        let kept = self.kept(&piece.offsets);
+        Ok(Cut { piece, kept })
     }
 
     /// Which tokens of a text tokenized into `offsets` are kept.
@@ -319,8 +343,18 @@ impl Fuser {
         text: &str,
         injections: &[Injection],
     ) -> Result<FusedInput, FusionError> {
-        let piece = tokenizer.encode_piece(text)?;
-        let kept = self.kept(&piece.offsets);
+        self.build_cut(tokenizer, &self.cut(tokenizer, text)?, injections)
+    }
+
+    /// [`Fuser::build`] for a text already cut by [`Fuser::cut`] (with this
+    /// fuser). Errors: [`FusionError::Tokenizer`] (tokenizing the facts).
+    pub fn build_cut(
+        &self,
+        tokenizer: &TextTokenizer,
+        cut: &Cut,
+        injections: &[Injection],
+    ) -> Result<FusedInput, FusionError> {
+        let (piece, kept) = (&cut.piece, &cut.kept);
         let text_ids: Vec<u32> = kept.tokens.iter().map(|&t| piece.ids[t]).collect();
         let offsets: Vec<(usize, usize)> = kept.tokens.iter().map(|&t| piece.offsets[t]).collect();
         let (spans, truncated) = (&kept.spans, kept.truncated);

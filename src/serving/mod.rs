@@ -375,17 +375,15 @@ impl ClassifyService {
                 .iter()
                 .enumerate()
                 .map(|(index, text)| -> Result<_, ServeError> {
+                    let cut = model
+                        .classifier
+                        .cut(text)
+                        .map_err(|e| ServeError::Internal(e.to_string()))?;
                     let t = Instant::now();
                     let answer = match &linker {
-                        Some(l) => {
-                            // Only the parts of a long text the input keeps.
-                            let spans = model
-                                .classifier
-                                .kept_spans(text)
-                                .map_err(|e| ServeError::Internal(e.to_string()))?;
-                            link_spans(l, text, &spans, lang.as_deref(), None)
-                                .map_err(|e| link_error(e, positions[index]))?
-                        }
+                        // Only the parts of a long text the input keeps.
+                        Some(l) => link_spans(l, text, cut.spans(), lang.as_deref(), None)
+                            .map_err(|e| link_error(e, positions[index]))?,
                         None => LinkAnswer {
                             entities: Vec::new(),
                             facts: Vec::<Fact>::new(),
@@ -399,7 +397,7 @@ impl ClassifyService {
                     let facts = injections(&answer);
                     let input = model
                         .classifier
-                        .fuse(text, &facts)
+                        .fuse_cut(&cut, &facts)
                         .map_err(|e| ServeError::Internal(e.to_string()))?;
                     Ok((answer, facts, input, link_time))
                 })
