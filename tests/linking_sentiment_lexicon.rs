@@ -1,0 +1,94 @@
+//! Entity linking on the real Chinese sentiment lexicon graph (HowNet's
+//! sentiment words, built by `scripts/graphs/sentiment_zh.py` into
+//! `data/graphs/`, or the folder in `GRAFT_GRAPHS_DIR`): review sentences get
+//! their evaluation words linked and put into words as polarity and
+//! valence-shifter facts, which K-BERT injects.
+
+mod common;
+use graft::graph::{parse_iri, GraphStore, LoadOptions};
+use graft::knowledge::link_text;
+use graft::link::{LinkConfig, Linker};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+fn linker() -> &'static Linker {
+    static LINKER: OnceLock<Linker> = OnceLock::new();
+    LINKER.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let file = std::env::var_os("GRAFT_GRAPHS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("data/graphs"))
+            .join("sentiment-zh.nt.gz");
+        assert!(
+            file.exists(),
+            "{} is missing: run scripts/build-graphs.sh (or scripts/test.sh) first",
+            file.display()
+        );
+        let store = Arc::new(GraphStore::open(&common::shared_tempdir()).unwrap());
+        let options = LoadOptions {
+            graph: Some(parse_iri("https://w3id.org/graft/graph/sentiment-zh").unwrap()),
+            ..LoadOptions::default()
+        };
+        store.load_file(&file, &options, &|_| {}).unwrap();
+        Linker::new(store, LinkConfig::default(), &|_| {}).unwrap()
+    })
+}
+
+/// (mention, start, end) of each linked entity, in text order, and the facts' texts.
+fn link(text: &str) -> (Vec<(String, usize, usize)>, Vec<String>) {
+    let answer = link_text(linker(), text, None, None).unwrap();
+    let mut entities: Vec<_> = answer
+        .entities
+        .into_iter()
+        .map(|e| (e.mention, e.start, e.end))
+        .collect();
+    entities.sort_by_key(|e| e.1);
+    (entities, answer.facts.into_iter().map(|f| f.text).collect())
+}
+
+#[test]
+fn evaluation_words_get_their_polarity_in_chinese() {
+    let (entities, facts) = link("房间不错，但是服务员态度冷淡，很失望。");
+    assert_eq!(
+        entities,
+        vec![
+            ("不错".to_owned(), 2, 4),
+            ("冷淡".to_owned(), 12, 14),
+            ("失望".to_owned(), 16, 18),
+        ]
+    );
+    for fact in [
+        "不错 — 极性 — 正面",
+        "冷淡 — 极性 — 负面",
+        "失望 — 极性 — 负面",
+    ] {
+        assert!(facts.iter().any(|f| f == fact), "{fact} not in {facts:?}");
+    }
+    assert_eq!(facts.len(), 3, "{facts:?}");
+}
+
+#[test]
+fn degree_words_are_valence_shifters() {
+    let (entities, facts) = link("有点失望");
+    assert_eq!(
+        entities,
+        vec![("有点".to_owned(), 0, 2), ("失望".to_owned(), 2, 4)]
+    );
+    assert!(
+        facts.iter().any(|f| f == "有点 — 情感修饰 — 程度减弱"),
+        "{facts:?}"
+    );
+    assert!(facts.iter().any(|f| f == "失望 — 极性 — 负面"), "{facts:?}");
+}
+
+#[test]
+fn one_character_words_and_words_of_both_lists_are_not_linked() {
+    // 好 and 差 are in the lists but one character long: never indexed.
+    // 克制 is listed both as positive and as negative: the graph leaves it out.
+    let (entities, facts) = link("好，差，克制");
+    assert!(entities.is_empty(), "{entities:?}");
+    assert!(facts.is_empty(), "{facts:?}");
+    // English text: the graph has Chinese labels only.
+    let (entities, _) = link("The room was great and the staff were friendly");
+    assert!(entities.is_empty(), "{entities:?}");
+}
