@@ -5,40 +5,23 @@
 //! ambiguous mentions that context resolves.
 
 mod common;
-use graft::graph::{parse_iri, GraphStore, LoadOptions};
 use graft::knowledge::link_text;
-use graft::link::{LinkConfig, Linker};
+use graft::link::Linker;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 const NS: &str = "https://w3id.org/graft/";
 
 fn linker() -> &'static Linker {
     static LINKER: OnceLock<Linker> = OnceLock::new();
     LINKER.get_or_init(|| {
+        let graphs = common::graphs_dir();
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let graphs = std::env::var_os("GRAFT_GRAPHS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("data/graphs"));
-        let dir = common::shared_tempdir();
-        let store = Arc::new(GraphStore::open(&dir).unwrap());
-        for (file, graph) in [
+        common::linker_over(&[
             (graphs.join("finance.nt.gz"), "finance"),
             (graphs.join("wordnet.nt.gz"), "wordnet"),
             (root.join("graphs/customer-service.ttl"), "customer-service"),
-        ] {
-            assert!(
-                file.exists(),
-                "{} is missing: run scripts/build-graphs.sh (or scripts/test.sh) first",
-                file.display()
-            );
-            let options = LoadOptions {
-                graph: Some(parse_iri(&format!("{NS}graph/{graph}")).unwrap()),
-                ..LoadOptions::default()
-            };
-            store.load_file(&file, &options, &|_| {}).unwrap();
-        }
-        Linker::new(store, LinkConfig::default(), &|_| {}).unwrap()
+        ])
     })
 }
 

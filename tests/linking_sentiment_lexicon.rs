@@ -5,32 +5,17 @@
 //! valence-shifter facts, which K-BERT injects.
 
 mod common;
-use graft::graph::{parse_iri, GraphStore, LoadOptions};
 use graft::knowledge::link_text;
-use graft::link::{LinkConfig, Linker};
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use graft::link::Linker;
+use std::sync::OnceLock;
 
 fn linker() -> &'static Linker {
     static LINKER: OnceLock<Linker> = OnceLock::new();
     LINKER.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let file = std::env::var_os("GRAFT_GRAPHS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("data/graphs"))
-            .join("sentiment-zh.nt.gz");
-        assert!(
-            file.exists(),
-            "{} is missing: run scripts/build-graphs.sh (or scripts/test.sh) first",
-            file.display()
-        );
-        let store = Arc::new(GraphStore::open(&common::shared_tempdir()).unwrap());
-        let options = LoadOptions {
-            graph: Some(parse_iri("https://w3id.org/graft/graph/sentiment-zh").unwrap()),
-            ..LoadOptions::default()
-        };
-        store.load_file(&file, &options, &|_| {}).unwrap();
-        Linker::new(store, LinkConfig::default(), &|_| {}).unwrap()
+        common::linker_over(&[(
+            common::graphs_dir().join("sentiment-zh.nt.gz"),
+            "sentiment-zh",
+        )])
     })
 }
 

@@ -262,3 +262,32 @@ pub fn data(name: &str) -> PathBuf {
         .join("tests/data")
         .join(name)
 }
+
+/// Where the real graphs are: `GRAFT_GRAPHS_DIR`, else `data/graphs/` of
+/// the repository (`scripts/build-graphs.sh` and `scripts/test.sh` build them).
+pub fn graphs_dir() -> PathBuf {
+    std::env::var_os("GRAFT_GRAPHS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/graphs"))
+}
+
+/// A linker with the default settings over a fresh store holding each
+/// `(file, name)` in the named graph `https://w3id.org/graft/graph/NAME`.
+/// Panics, naming the file and the script that builds it, when one is missing.
+pub fn linker_over(graphs: &[(PathBuf, &str)]) -> graft::link::Linker {
+    use graft::graph::{parse_iri, GraphStore, LoadOptions};
+    let store = std::sync::Arc::new(GraphStore::open(&shared_tempdir()).unwrap());
+    for (file, name) in graphs {
+        assert!(
+            file.exists(),
+            "{} is missing: run scripts/build-graphs.sh (or scripts/test.sh) first",
+            file.display()
+        );
+        let options = LoadOptions {
+            graph: Some(parse_iri(&format!("https://w3id.org/graft/graph/{name}")).unwrap()),
+            ..LoadOptions::default()
+        };
+        store.load_file(file, &options, &|_| {}).unwrap();
+    }
+    graft::link::Linker::new(store, graft::link::LinkConfig::default(), &|_| {}).unwrap()
+}
