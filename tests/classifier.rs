@@ -116,9 +116,17 @@ fn frozen_training_is_deterministic_and_the_folder_loads() {
             == 64
     );
 
+    // A model trained without facts reads no graph: the data directory
+    // given is neither created nor locked.
+    let no_store = tmp.path().join("no-store");
     let out = graft_ok(
-        tmp.path(),
+        &no_store,
         &["classify", "--model", a.to_str().unwrap(), "the dog sat"],
+    );
+    assert!(
+        !no_store.exists(),
+        "graft classify made {}",
+        no_store.display()
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let ranking = v["ranking"].as_array().unwrap();

@@ -508,9 +508,16 @@ pub fn run_classify(data_dir: &Path, args: ClassifyArgs) -> CliResult {
         observer.clone(),
     )?;
     let classifier = models.get(None)?.classifier.clone();
-    let store = Arc::new(GraphStore::open(data_dir)?);
+    let needs_graph = !args.no_graph && classifier.card.fusion != FusionMode::None;
+    // A model trained without facts (or --no-graph) reads no graph: no data
+    // directory is created or locked for it.
+    let store = Arc::new(if needs_graph {
+        GraphStore::open(data_dir)?
+    } else {
+        GraphStore::in_memory()?
+    });
     let slot: crate::api::LinkerSlot = Arc::default();
-    if !args.no_graph && classifier.card.fusion != FusionMode::None {
+    if needs_graph {
         let linker = Arc::new(super::link::build_linker(
             store.clone(),
             super::link::load_config(args.link_config.as_deref())?,

@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A monotonically increasing counter persisted in one small file.
 #[derive(Debug)]
 pub struct Generation {
-    path: PathBuf,
+    /// The file, or `None` for a store that lives in memory only.
+    path: Option<PathBuf>,
     current: AtomicU64,
 }
 
@@ -41,9 +42,17 @@ impl Generation {
             Err(e) => return Err(GraphError::io(Some(path.to_owned()), e)),
         };
         Ok(Self {
-            path: path.to_owned(),
+            path: Some(path.to_owned()),
             current: AtomicU64::new(current),
         })
+    }
+
+    /// A counter kept in memory only, starting at 0 (for an in-memory store).
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            current: AtomicU64::new(0),
+        }
     }
 
     /// The current value (the number of committed writes since the store was created).
@@ -53,12 +62,15 @@ impl Generation {
 
     /// Durably records `value` on disk without publishing it.
     pub(crate) fn persist(&self, value: u64) -> Result<(), GraphError> {
-        let tmp = self.path.with_extension("tmp");
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let tmp = path.with_extension("tmp");
         let io = |e| GraphError::io(Some(tmp.clone()), e);
         let mut file = fs::File::create(&tmp).map_err(io)?;
         writeln!(file, "{value}").map_err(io)?;
         file.sync_all().map_err(io)?;
-        fs::rename(&tmp, &self.path).map_err(|e| GraphError::io(Some(self.path.clone()), e))
+        fs::rename(&tmp, path).map_err(|e| GraphError::io(Some(path.clone()), e))
     }
 
     /// Makes `value` the value readers see. Callers hold the store's write lock.

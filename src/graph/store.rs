@@ -59,10 +59,12 @@ pub struct StoreStats {
 }
 
 /// graft's persistent RDF store: an oxigraph store in `DATA_DIR/store`, its
-/// generation counter in `DATA_DIR/generation`.
+/// generation counter in `DATA_DIR/generation` (or both in memory, see
+/// [`GraphStore::in_memory`]).
 pub struct GraphStore {
     store: Store,
-    dir: PathBuf,
+    /// `DATA_DIR/store`, or `None` in memory.
+    dir: Option<PathBuf>,
     generation: Generation,
     write_lock: Mutex<()>,
 }
@@ -91,8 +93,24 @@ impl GraphStore {
         let generation = Generation::open(&data_dir.join("generation"))?;
         Ok(Self {
             store,
-            dir,
+            dir: Some(dir),
             generation,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// An empty store that lives in memory and is gone when dropped: for a
+    /// command that needs no graph (e.g. `graft classify` with a model
+    /// trained without facts), so that it neither creates nor locks a data
+    /// directory. Its identity is empty and its size on disk 0.
+    ///
+    /// # Errors
+    /// [`GraphError::Storage`] when oxigraph cannot make the store.
+    pub fn in_memory() -> Result<Self, GraphError> {
+        Ok(Self {
+            store: Store::new().map_err(|e| GraphError::Storage(e.to_string()))?,
+            dir: None,
+            generation: Generation::in_memory(),
             write_lock: Mutex::new(()),
         })
     }
@@ -102,7 +120,9 @@ impl GraphStore {
     /// generation counting from 0 again) is told apart from the old one.
     /// Empty when the file cannot be read.
     pub fn identity(&self) -> String {
-        std::fs::read_to_string(self.dir.join("IDENTITY"))
+        self.dir
+            .as_ref()
+            .and_then(|dir| std::fs::read_to_string(dir.join("IDENTITY")).ok())
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     }
@@ -346,7 +366,7 @@ impl GraphStore {
             generation: self.generation(),
             quads: graphs.iter().map(|g| g.triples).sum(),
             graphs,
-            size_on_disk_bytes: dir_size(&self.dir),
+            size_on_disk_bytes: self.dir.as_deref().map_or(0, dir_size),
         })
     }
 
@@ -428,4 +448,39 @@ fn dir_size(dir: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_in_memory_store_counts_writes_and_touches_no_file() {
+        let cwd = std::env::current_dir().unwrap();
+        let before: Vec<_> = std::fs::read_dir(&cwd)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        let store = GraphStore::in_memory().unwrap();
+        let graph = GraphTarget::Named(crate::graph::parse_iri("http://example.org/g").unwrap());
+        store
+            .replace_graph(
+                &graph,
+                RdfFormat::Turtle,
+                None,
+                b"<http://example.org/a> <http://example.org/p> \"x\" .".as_slice(),
+            )
+            .unwrap();
+        assert_eq!(store.generation(), 1);
+        let stats = store.stats().unwrap();
+        assert_eq!((stats.quads, stats.size_on_disk_bytes), (1, 0));
+        assert_eq!(store.identity(), "");
+        let after: Vec<_> = std::fs::read_dir(&cwd)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert_eq!(before, after, "nothing written to the working directory");
+    }
 }
