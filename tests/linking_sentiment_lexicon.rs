@@ -73,7 +73,8 @@ fn one_character_words_and_words_of_both_lists_are_not_linked() {
     let (entities, facts) = link("好，差，克制");
     assert!(entities.is_empty(), "{entities:?}");
     assert!(facts.is_empty(), "{facts:?}");
-    // English text: the graph has Chinese labels only.
+    // English text: the graph's words have Chinese labels only (its
+    // vocabulary terms have English ones too, none of them in this text).
     let (entities, _) = link("The room was great and the staff were friendly");
     assert!(entities.is_empty(), "{entities:?}");
 }

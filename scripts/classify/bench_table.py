@@ -132,7 +132,7 @@ def run_record(card_path):
 
 
 def record_key(r):
-    return (r["dataset"], r["fusion"], r["regime"], r["seed"])
+    return (r["dataset"], graph_of(r), r["fusion"], r["regime"], r["seed"])
 
 
 def update_records(runs, records_path):

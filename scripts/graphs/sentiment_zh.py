@@ -32,8 +32,12 @@ Model (GRAFT = https://w3id.org/graft/, gv: = GRAFT + "vocab#"):
                        gv:diminisher ("程度减弱"/"diminisher") for `ish`
   (valence shifters: Polanyi & Zaenen 2006, "Contextual valence shifters").
   A word listed both as positive and as negative (233 in this version, e.g.
-  强, 满, 克制) is left out: the lists disagree, so the graph says nothing
-  rather than one of them. Empty entries are skipped.
+  满, 克制) gets no polarity: the lists disagree, so the graph says nothing
+  rather than one of them (a word that is also a shifter keeps that role).
+  The shifter lists overlap the evaluation lists and each other, and the
+  graph keeps what HowNet says: 33 shifters also have a polarity (没有
+  negative, 特别 positive) and 还 is both an intensifier and a diminisher.
+  Empty entries are skipped.
 * one-character words are kept (the graph is also for SPARQL), but graft's
   linker never indexes one-character labels, so they are never mentions.
 * the gv: terms and values are declared with Chinese and English labels.
@@ -149,7 +153,7 @@ def main():
     conflicts = set(lists["pos"]) & set(lists["neg"])
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    counts = {}
+    written = set()  # (word, value): a word listed twice in one role counts once
     with NTriplesWriter(args.out) as w:
         w.iri(SCHEME, RDF + "type", SKOS + "ConceptScheme")
         w.literal(SCHEME, RDFS + "label", "HowNet 情感词", lang="zh")
@@ -172,9 +176,12 @@ def main():
                 w.iri(node, SKOS + "inScheme", SCHEME)
                 w.literal(node, RDFS + "label", word, lang="zh")
                 w.iri(node, GV + predicate, GV + value)
-                counts[value] = counts.get(value, 0) + 1
+                written.add((word, value))
+    counts = {}
+    for _, value in written:
+        counts[value] = counts.get(value, 0) + 1
     summary = ", ".join("%s %d" % kv for kv in sorted(counts.items()))
-    print("%s: %d triples (%s; %d words in both pos and neg left out)"
+    print("%s: %d triples (%s; %d words in both pos and neg without polarity)"
           % (args.out, w.count, summary, len(conflicts)), file=sys.stderr)
 
 
