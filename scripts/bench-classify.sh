@@ -102,6 +102,7 @@ for ds in $DATASETS; do
     tapt=0
     head=
     fullvocab=
+    truncation=
     regime_flags=()
     case $base in
       frozen) regime_flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
@@ -125,8 +126,8 @@ for ds in $DATASETS; do
           [[ $value =~ ^[1-9][0-9]*$ ]] || { echo "regime $regime: +$option needs a whole number of epochs (+tapt1)" >&2; exit 1; }
           tapt=$value ;;
         # headtail before head*: the first pattern that matches wins.
-        headtail) regime_flags+=(--truncation head+tail) ;;
-        tail) regime_flags+=(--truncation tail) ;;
+        headtail) truncation=head+tail; regime_flags+=(--truncation head+tail) ;;
+        tail) truncation=tail; regime_flags+=(--truncation tail) ;;
         head*)
           [[ $value =~ ^[0-9]+$ ]] || { echo "regime $regime: +$option needs a whole number of passes (+head1)" >&2; exit 1; }
           head=$value ;;
@@ -143,6 +144,8 @@ for ds in $DATASETS; do
     pretrain_flags=()
     [ -n "$head" ] && pretrain_flags+=(--head-epochs "$head")
     [ -n "$fullvocab" ] && pretrain_flags+=(--full-vocab)
+    # The pre-training reads the parts of the texts the fine-tuning keeps.
+    [ -n "$truncation" ] && pretrain_flags+=(--truncation "$truncation")
     for fusion in $FUSIONS; do
       # The same text budget in every mode: modes that inject get room for facts on top.
       case $fusion in none) max=$text_len ;; kbert) max=$((text_len + 32)) ;; append) max=$((text_len + 33)) ;; esac
@@ -164,7 +167,7 @@ PY
         if [ "$tapt" -gt 0 ]; then
           # The adapted encoder, shared by the fusion modes of this seed
           # (its pre-training time is counted in each run that uses it).
-          base=$WORK/pretrained/$ds-tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}-len$text_len-$seed
+          base=$WORK/pretrained/$ds-tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}${truncation:+-${truncation/+/}}-len$text_len-$seed
           if [ ! -f "$base/pretrain.json" ] || [ ! -f "$base.wall_s" ]; then
             mkdir -p "$WORK/pretrained"
             p0=$(date +%s.%N)

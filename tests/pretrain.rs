@@ -386,3 +386,71 @@ fn bad_pretraining_input_gets_a_clear_error_and_writes_nothing() {
         "the tokenizer has no mask token",
     );
 }
+
+#[test]
+fn truncation_chooses_the_part_of_a_long_text_pretrained_on() {
+    // Each text: 30 × "the", then 14 different fruit words. With 16 tokens
+    // (14 for text) the start is all "the"; the end is the fruits.
+    let tmp = tempfile::tempdir().unwrap();
+    let fruits = "apple banana cherry grape lemon mango melon olive peach pear plum lime kiwi fig";
+    let text = format!("{}{fruits}", "the ".repeat(30));
+    let texts = tmp.path().join("texts.txt");
+    write(&texts, &vec![text; 8]);
+    let model = minilm().to_string_lossy().into_owned();
+    let t = texts.to_string_lossy().into_owned();
+    let run = |truncation: &str| -> Value {
+        let out = tmp.path().join(truncation.replace('+', "-"));
+        let o = out.to_string_lossy().into_owned();
+        let args = [
+            "pretrain",
+            "--model",
+            &model,
+            "--texts",
+            &t,
+            "--out",
+            &o,
+            "--max-len",
+            "16",
+            "--epochs",
+            "0",
+            "--head-epochs",
+            "1",
+            "--truncation",
+            truncation,
+        ];
+        let record: Value = serde_json::from_str(graft_ok(tmp.path(), &args).trim()).unwrap();
+        let saved: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("pretrain.json")).unwrap())
+                .unwrap();
+        assert_eq!(saved["truncation"], truncation, "{saved}");
+        record
+    };
+    // The output vocabulary is the kept text's own tokens.
+    assert_eq!(run("head")["output_tokens"], 1);
+    assert_eq!(run("tail")["output_tokens"], 14);
+    // head+tail: 3 tokens from the start ("the"), 11 from the end (fruits).
+    assert_eq!(run("head+tail")["output_tokens"], 12);
+    // A bad value is refused with the choices, nothing written.
+    let out = tmp.path().join("middle");
+    let o = out.to_string_lossy().into_owned();
+    let r = graft(
+        tmp.path(),
+        &[
+            "pretrain",
+            "--model",
+            &model,
+            "--texts",
+            &t,
+            "--out",
+            &o,
+            "--truncation",
+            "middle",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && stderr.contains("head, tail or head+tail"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}

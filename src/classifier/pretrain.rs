@@ -16,6 +16,7 @@ use super::train::{clip, epoch_batches, schedule, Progress};
 use super::ClassifierError;
 use crate::encoder::mlm::{Masked, Masker, MlmHead};
 use crate::encoder::{Batch, Encoder, Mode, Sequence};
+use crate::fusion::{Fuser, FusionLimits, FusionMode, Truncation};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::ParamsAdamW;
 use rand::SeedableRng;
@@ -32,6 +33,10 @@ pub struct PretrainOptions {
     pub out: PathBuf,
     /// Texts are cut to this many tokens, special tokens included.
     pub max_tokens: usize,
+    /// Which part of a longer text is kept, as `graft train --truncation`
+    /// keeps it (the start, the end, or both: Sun et al. 2019), so the
+    /// pre-training reads the parts of the texts the fine-tuning will.
+    pub truncation: Truncation,
     /// Passes over the texts that train head and encoder (new masks each
     /// pass); 0 with `head_epochs` trains the head alone.
     pub epochs: usize,
@@ -173,7 +178,32 @@ pub fn pretrain(
         ));
     }
     encoder.model().set_seed(opts.seed);
+    // Other parts than the start are cut as a `none` classifier input is
+    // (the same tokens in the same order).
+    let cutter = match opts.truncation {
+        Truncation::Head => None,
+        truncation => Some(Fuser::new(
+            encoder.tokenizer(),
+            FusionMode::None,
+            FusionLimits {
+                max_tokens: opts.max_tokens,
+                truncation,
+                ..FusionLimits::default()
+            },
+        )?),
+    };
     let tokenize = |set: &[String]| -> Result<Vec<Vec<u32>>, ClassifierError> {
+        if let Some(fuser) = &cutter {
+            return set
+                .iter()
+                .map(|text| {
+                    Ok(fuser
+                        .build(encoder.tokenizer(), text, &[])?
+                        .sequence
+                        .input_ids)
+                })
+                .collect();
+        }
         let refs: Vec<&str> = set.iter().map(String::as_str).collect();
         let mut out = Vec::with_capacity(set.len());
         for chunk in refs.chunks(256) {
@@ -489,7 +519,7 @@ fn write_folder(
         "base": opts.base.file_name().map(|n| n.to_string_lossy().into_owned()),
         "objective": "masked language modelling (BERT: 15 % of tokens, 80 % [MASK], 10 % random, 10 % kept)",
         "texts": texts, "dev_texts": dev_texts, "skipped_texts": skipped,
-        "max_tokens": opts.max_tokens, "epochs": opts.epochs, "batch_size": opts.batch_size,
+        "max_tokens": opts.max_tokens, "truncation": opts.truncation, "epochs": opts.epochs, "batch_size": opts.batch_size,
         "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
         "mask_rate": opts.mask_rate, "seed": opts.seed, "clip_norm": opts.clip_norm,
         "train_embeddings": opts.train_embeddings,

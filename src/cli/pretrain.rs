@@ -7,6 +7,7 @@ use crate::classifier::data;
 use crate::classifier::pretrain::{pretrain, PretrainOptions};
 use crate::classifier::train::Progress;
 use crate::encoder::mlm::MASK_RATE;
+use crate::fusion::Truncation;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -35,6 +36,12 @@ pub struct PretrainArgs {
     /// Longest text in tokens, special tokens included.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
+    /// Which part of a longer text is kept: head (its start), tail (its
+    /// end) or head+tail (a quarter of the room from the start, the rest
+    /// from the end; Sun et al. 2019), as `graft train --truncation`: give
+    /// both the same so the pre-training reads what the fine-tuning will.
+    #[arg(long, value_name = "WHICH", default_value = "head")]
+    pub truncation: Truncation,
     /// Passes that train the head and the encoder (after the head-only
     /// ones); 0 with --head-epochs trains only the head.
     #[arg(long, default_value_t = 1)]
@@ -97,6 +104,7 @@ pub fn run(args: PretrainArgs) -> CliResult {
         base: args.model.clone(),
         out: args.out.clone(),
         max_tokens: args.max_len,
+        truncation: args.truncation,
         epochs: args.epochs,
         batch_size: args.batch_size,
         lr: args.lr,
