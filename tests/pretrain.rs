@@ -398,10 +398,10 @@ fn truncation_chooses_the_part_of_a_long_text_pretrained_on() {
     write(&texts, &vec![text; 8]);
     let model = minilm().to_string_lossy().into_owned();
     let t = texts.to_string_lossy().into_owned();
-    let run = |truncation: &str| -> Value {
-        let out = tmp.path().join(truncation.replace('+', "-"));
-        let o = out.to_string_lossy().into_owned();
-        let args = [
+    // pretrain's arguments for --out OUT and --truncation WHICH.
+    let args = |out: &Path, truncation: &str| -> Vec<String> {
+        let o = out.to_string_lossy();
+        [
             "pretrain",
             "--model",
             &model,
@@ -417,8 +417,16 @@ fn truncation_chooses_the_part_of_a_long_text_pretrained_on() {
             "1",
             "--truncation",
             truncation,
-        ];
-        let record: Value = serde_json::from_str(graft_ok(tmp.path(), &args).trim()).unwrap();
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let run = |truncation: &str| -> Value {
+        let out = tmp.path().join(truncation.replace('+', "-"));
+        let a = args(&out, truncation);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let record: Value = serde_json::from_str(graft_ok(tmp.path(), &refs).trim()).unwrap();
         let saved: Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("pretrain.json")).unwrap())
                 .unwrap();
@@ -432,21 +440,9 @@ fn truncation_chooses_the_part_of_a_long_text_pretrained_on() {
     assert_eq!(run("head+tail")["output_tokens"], 12);
     // A bad value is refused with the choices, nothing written.
     let out = tmp.path().join("middle");
-    let o = out.to_string_lossy().into_owned();
-    let r = graft(
-        tmp.path(),
-        &[
-            "pretrain",
-            "--model",
-            &model,
-            "--texts",
-            &t,
-            "--out",
-            &o,
-            "--truncation",
-            "middle",
-        ],
-    );
+    let a = args(&out, "middle");
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let r = graft(tmp.path(), &refs);
     let stderr = String::from_utf8_lossy(&r.stderr);
     assert!(
         !r.status.success() && stderr.contains("head, tail or head+tail"),
