@@ -101,6 +101,8 @@ fn pretraining_lowers_the_held_out_loss_and_writes_a_folder_graft_reads() {
         serde_json::from_str(graft_ok(tmp.path(), &refs).trim()).unwrap()
     };
     let first = run(args(&model, &out_s, "3"));
+    // Every ticket fits in 32 tokens: none was cut.
+    assert_eq!(first["truncated_texts"], 0, "{first}");
     let before = first["dev_before"]["loss"].as_f64().unwrap();
     let history = first["history"].as_array().unwrap();
     // MiniLM has no head: one head-only pass comes first by default.
@@ -431,6 +433,9 @@ fn truncation_chooses_the_part_of_a_long_text_pretrained_on() {
             serde_json::from_str(&std::fs::read_to_string(out.join("pretrain.json")).unwrap())
                 .unwrap();
         assert_eq!(saved["truncation"], truncation, "{saved}");
+        // Every text is longer than 16 tokens: all 8 were cut.
+        assert_eq!(saved["truncated_texts"], 8, "{saved}");
+        assert_eq!(record["truncated_texts"], 8, "{record}");
         record
     };
     // The output vocabulary is the kept text's own tokens.

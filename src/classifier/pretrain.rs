@@ -116,6 +116,9 @@ pub struct Pretrained {
     /// Size of the output vocabulary predicted over (see
     /// [`PretrainOptions::full_vocab`]).
     pub output_tokens: usize,
+    /// Training texts longer than `max_tokens`, cut as
+    /// [`PretrainOptions::truncation`] says.
+    pub truncated_texts: usize,
 }
 
 /// Masked-LM further pre-training of `opts.base` on `texts`; `dev_texts`
@@ -192,15 +195,14 @@ pub fn pretrain(
             },
         )?),
     };
-    let tokenize = |set: &[String]| -> Result<Vec<Vec<u32>>, ClassifierError> {
+    // Each text's ids and whether it was cut.
+    let tokenize = |set: &[String]| -> Result<Vec<(Vec<u32>, bool)>, ClassifierError> {
         if let Some(fuser) = &cutter {
             return set
                 .iter()
                 .map(|text| {
-                    Ok(fuser
-                        .build(encoder.tokenizer(), text, &[])?
-                        .sequence
-                        .input_ids)
+                    let input = fuser.build(encoder.tokenizer(), text, &[])?;
+                    Ok((input.sequence.input_ids, input.truncated))
                 })
                 .collect();
         }
@@ -212,7 +214,7 @@ pub fn pretrain(
                     .tokenizer()
                     .encode(chunk)?
                     .into_iter()
-                    .map(|t| t.ids),
+                    .map(|t| (t.ids, t.truncated)),
             );
         }
         Ok(out)
@@ -224,9 +226,17 @@ pub fn pretrain(
     // A text of special tokens only (e.g. invisible characters) has
     // nothing to predict: left out, counted.
     let maskable = |ids: &Vec<u32>| ids.iter().any(|&id| !masker.is_special(id));
-    let (train_ids, skipped): (Vec<Vec<u32>>, Vec<Vec<u32>>) =
-        tokenize(texts)?.into_iter().partition(maskable);
-    let dev_ids: Vec<Vec<u32>> = tokenize(dev_texts)?.into_iter().filter(maskable).collect();
+    let train_tokens = tokenize(texts)?;
+    let truncated_texts = train_tokens.iter().filter(|(_, cut)| *cut).count();
+    let (train_ids, skipped): (Vec<Vec<u32>>, Vec<Vec<u32>>) = train_tokens
+        .into_iter()
+        .map(|(ids, _)| ids)
+        .partition(maskable);
+    let dev_ids: Vec<Vec<u32>> = tokenize(dev_texts)?
+        .into_iter()
+        .map(|(ids, _)| ids)
+        .filter(maskable)
+        .collect();
     if !skipped.is_empty() {
         tracing::warn!(
             texts = skipped.len(),
@@ -499,6 +509,7 @@ pub fn pretrain(
         dev_before,
         head_epochs,
         output_tokens,
+        truncated_texts,
     };
     let counts = (train_ids.len(), dev_ids.len(), skipped.len());
     write_folder(opts, &tensors, &pretrained, counts)?;
@@ -519,7 +530,7 @@ fn write_folder(
         "base": opts.base.file_name().map(|n| n.to_string_lossy().into_owned()),
         "objective": "masked language modelling (BERT: 15 % of tokens, 80 % [MASK], 10 % random, 10 % kept)",
         "texts": texts, "dev_texts": dev_texts, "skipped_texts": skipped,
-        "max_tokens": opts.max_tokens, "truncation": opts.truncation, "epochs": opts.epochs, "batch_size": opts.batch_size,
+        "max_tokens": opts.max_tokens, "truncation": opts.truncation, "truncated_texts": done.truncated_texts, "epochs": opts.epochs, "batch_size": opts.batch_size,
         "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
         "mask_rate": opts.mask_rate, "seed": opts.seed, "clip_norm": opts.clip_norm,
         "train_embeddings": opts.train_embeddings,

@@ -150,6 +150,14 @@ pub fn run(args: PretrainArgs) -> CliResult {
     };
     let done = pretrain(&opts, &texts, &dev, &on_progress)?;
     progress.finish_and_clear();
+    if done.truncated_texts > 0 {
+        eprintln!(
+            "{} of {} training texts were cut to fit --max-len (--truncation {})",
+            done.truncated_texts,
+            texts.len(),
+            opts.truncation
+        );
+    }
     eprintln!(
         "{} texts, best epoch {}; model written to {}",
         texts.len(),
@@ -162,6 +170,7 @@ pub fn run(args: PretrainArgs) -> CliResult {
             "best_epoch": done.best_epoch,
             "head_epochs": done.head_epochs,
             "output_tokens": done.output_tokens,
+            "truncated_texts": done.truncated_texts,
             "dev_before": done.dev_before.map(|(l, a)| serde_json::json!({"loss": l, "accuracy": a})),
             "history": done.history,
         })
