@@ -146,3 +146,23 @@ fn common_words_do_not_swamp_the_output() {
     let got = links(text);
     assert!(got.len() <= 2, "{got:?}");
 }
+
+#[test]
+fn the_graphs_own_classes_and_properties_are_not_entities() {
+    // The finance graph labels gv:industry "industry"/"行业", gv:country
+    // "country"/"国家" and the class gv:StockIndex "stock index": schema,
+    // not things a text talks about.
+    for text in [
+        "The industry and the country are growing, and the stock index fell",
+        "这个行业和国家都在增长",
+    ] {
+        let linked = links(text);
+        assert!(
+            linked
+                .iter()
+                .all(|(_, _, iri)| !iri.starts_with("vocab#")
+                    && !iri.starts_with("https://schema.org/")),
+            "{text}: {linked:?}"
+        );
+    }
+}

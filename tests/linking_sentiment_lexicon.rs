@@ -77,4 +77,11 @@ fn one_character_words_and_words_of_both_lists_are_not_linked() {
     // vocabulary terms have English ones too, none of them in this text).
     let (entities, _) = link("The room was great and the staff were friendly");
     assert!(entities.is_empty(), "{entities:?}");
+    // The graph's own vocabulary (极性 'polarity' is gv:polarity's label) is
+    // not an entity.
+    let (entities, facts) = link("极性");
+    assert!(
+        entities.is_empty() && facts.is_empty(),
+        "{entities:?} {facts:?}"
+    );
 }

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
+const RDF: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
 const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
+const OWL: &str = "http://www.w3.org/2002/07/owl#";
 const RDFS: &str = "http://www.w3.org/2000/01/rdf-schema#";
 const SKOS: &str = "http://www.w3.org/2004/02/skos/core#";
 const SCHEMA: &str = "https://schema.org/";
@@ -88,12 +90,30 @@ impl Default for LinkConfig {
                 label(format!("{SCHEMA}alternateName"), LabelKind::Alternative),
                 label(format!("{SKOS}hiddenLabel"), LabelKind::Hidden),
             ],
+            // WordNet's verbs, adjectives and adverbs, and the graphs' own
+            // vocabulary (classes and properties: "industry" in a text is
+            // not the property gv:industry).
             exclude: ["verb", "adjective", "adverb"]
                 .into_iter()
                 .map(|pos| Exclusion {
                     predicate: format!("{GV}partOfSpeech"),
                     object: pos.into(),
                 })
+                .chain(
+                    [
+                        format!("{RDF}Property"),
+                        format!("{RDFS}Class"),
+                        format!("{OWL}Class"),
+                        format!("{OWL}ObjectProperty"),
+                        format!("{OWL}DatatypeProperty"),
+                        format!("{OWL}AnnotationProperty"),
+                    ]
+                    .into_iter()
+                    .map(|class| Exclusion {
+                        predicate: RDF_TYPE.into(),
+                        object: class,
+                    }),
+                )
                 .collect(),
             lexical_graphs: vec!["https://w3id.org/graft/graph/wordnet".into()],
             context_predicates: vec![
