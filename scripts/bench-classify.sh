@@ -151,13 +151,8 @@ for ds in $DATASETS; do
       case $fusion in none) max=$text_len ;; kbert) max=$((text_len + 32)) ;; append) max=$((text_len + 33)) ;; esac
       for seed in $SEEDS; do
         run=$WORK/runs/$ds-$fusion-$regime-$seed
-        if [ -f "$run/graft.json" ] && grep -q '"test"' "$run/graft.json" && python3 - "$run/graft.json" "$fusion" "$ds" "$graph" <<'PY'
-import json, sys
-card, fusion, ds, graph = json.load(open(sys.argv[1])), *sys.argv[2:]
-earlier = {"sentiment": "finance"}.get(ds, graph)  # the pairing before graft.json named it
-sys.exit(0 if fusion == "none" or card["training"].get("graph", earlier) == graph else 1)
-PY
-        then echo "reusing $run"; continue; fi
+        if [ -f "$run/graft.json" ] && python3 -c 'import sys; sys.path.insert(0, "scripts/classify"); from bench_table import reusable; sys.exit(0 if reusable(*sys.argv[1:]) else 1)' \
+          "$run/graft.json" "$fusion" "$ds" "$graph"; then echo "reusing $run"; continue; fi
         flags=(--fusion "$fusion" --max-len "$max" --seed "$seed" "${regime_flags[@]}")
         echo "== $ds $fusion $regime seed $seed" >&2
         start=$(date +%s.%N)

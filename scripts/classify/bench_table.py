@@ -16,15 +16,15 @@ from pathlib import Path
 #: The graph each data set is paired with (scripts/bench-classify.sh), by the
 #: store name a run's graft.json records in training.graph.
 GRAPH = {"bbc": "finance", "trec6": "wordnet", "trec50": "wordnet", "sentiment": "sentiment-zh"}
-#: What the table calls each graph.
+#: The graph of runs made before graft.json named it: the pairing then.
+EARLIER_GRAPH = {"sentiment": "finance"}
+#: What the table calls a graph, by (data set, store) or by store.
 GRAPH_NAME = {
+    ("sentiment", "finance"): "finance (Chinese labels)",
     "finance": "finance",
-    "finance-zh": "finance (Chinese labels)",
     "wordnet": "WordNet",
     "sentiment-zh": "HowNet sentiment words",
 }
-#: The graph of runs recorded before graft.json named it (the pairing then).
-EARLIER_GRAPH = {"sentiment": "finance-zh"}
 
 
 NAME = {"bbc": "BBC News (5)", "trec6": "TREC-6", "trec50": "TREC-50", "sentiment": "Chinese reviews (2)"}
@@ -36,16 +36,23 @@ PUBLISHED = {
 }
 
 
-def graph_of(r):
-    """The graph a record's row is shown with: none of the graph's facts enter
-    a `none` run, so it is shown with the data set's current pairing; the
-    other modes with the graph the run used (a sentiment run on the finance
-    store is called finance-zh: only its Chinese labels could be linked)."""
-    ds = r["dataset"]
-    if r["fusion"] == "none":
+def graph_of(ds, fusion, graph):
+    """The store whose facts a run of data set `ds` used, from the graph its
+    graft.json names (None: made before it did, so the pairing then). No
+    fact enters a `none` run: it counts as made with the current pairing,
+    and its row is shown with it."""
+    if fusion == "none":
         return GRAPH.get(ds, "?")
-    graph = r.get("graph") or EARLIER_GRAPH.get(ds) or GRAPH.get(ds, "?")
-    return "finance-zh" if (ds, graph) == ("sentiment", "finance") else graph
+    return graph or EARLIER_GRAPH.get(ds) or GRAPH.get(ds, "?")
+
+
+def reusable(card_path, fusion, ds, graph):
+    """Whether scripts/bench-classify.sh may reuse a finished run instead of
+    making it again: it has test metrics and used the store `graph`."""
+    card = json.loads(Path(card_path).read_text())
+    if "test" not in card.get("metrics", {}):
+        return False
+    return graph_of(ds, fusion, card["training"].get("graph")) == graph_of(ds, fusion, graph)
 
 
 def regime_name(regime):
@@ -134,7 +141,7 @@ def run_record(card_path):
 
 
 def record_key(r):
-    return (r["dataset"], graph_of(r), r["fusion"], r["regime"], r["seed"])
+    return (r["dataset"], graph_of(r["dataset"], r["fusion"], r.get("graph")), r["fusion"], r["regime"], r["seed"])
 
 
 def update_records(runs, records_path):
@@ -179,7 +186,7 @@ def main(runs, doc, records_file):
     records = update_records(runs, records_path)
     groups = defaultdict(list)
     for r in records:
-        groups[(r["dataset"], graph_of(r), r["regime"], r["fusion"])].append(r)
+        groups[(r["dataset"], graph_of(r["dataset"], r["fusion"], r.get("graph")), r["regime"], r["fusion"])].append(r)
     order = {"none": 0, "append": 1, "kbert": 2}
     rows = []  # (sort key, line)
     made = set()
@@ -195,7 +202,8 @@ def main(runs, doc, records_file):
         speed = slowest["train_examples"] * slowest["epochs"] / wall
         builds = {r.get("build") for r in rs}
         mixed = MIXED if len(builds) > 1 else ""
-        data_set = f"{NAME.get(ds, ds)} ({GRAPH_NAME.get(graph, graph)})"
+        graph_name = GRAPH_NAME.get((ds, graph)) or GRAPH_NAME.get(graph, graph)
+        data_set = f"{NAME.get(ds, ds)} ({graph_name})"
         made.add((data_set, regime_name(regime), fusion))
         rows.append(
             (
