@@ -3,7 +3,8 @@
 # data set × fusion mode (none, append, kbert) × regime (frozen encoder; full
 # fine-tuning where time allows; topN: only the top N encoder layers
 # fine-tuned, batches grouped by length; each may be followed by options:
-# +lrX peak learning rate X, +lrdX layer-wise learning-rate decay X, +epN N
+# +lrX peak learning rate X, +lrdX layer-wise learning-rate decay X, +lsX
+# label smoothing X, +epN N
 # epochs, +lenN N text tokens instead of the data set's default, +headtail
 # or +tail the start and the end or only the end of longer texts kept
 # (--truncation; the default keeps the start), +grouped
@@ -112,18 +113,19 @@ for ds in $DATASETS; do
       frozen) regime_flags+=(--freeze-encoder --feature-cache "$WORK/features") ;;
       full) ;;
       top[0-9]*) regime_flags+=(--train-layers "${base#top}" --group-by-length) ;;
-      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +epN, +lenN, +headtail, +tail, +grouped, +taptN, +headM, +fullvocab, +q4)" >&2; exit 1 ;;
+      *) echo "unknown regime $regime (frozen, full or topN, then +lrX, +lrdX, +lsX, +epN, +lenN, +headtail, +tail, +grouped, +taptN, +headM, +fullvocab, +q4)" >&2; exit 1 ;;
     esac
     for option in "${parts[@]:1}"; do
       case $option in
-        lrd*) value=${option#lrd} ;; lr*) value=${option#lr} ;;
+        lrd*) value=${option#lrd} ;; lr*) value=${option#lr} ;; ls*) value=${option#ls} ;;
         ep*) value=${option#ep} ;; len*) value=${option#len} ;; tapt*) value=${option#tapt} ;;
         headtail) value=0 ;; head*) value=${option#head} ;; *) value=0 ;;
       esac
-      [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ep4, +len256, +tapt1, +head1)" >&2; exit 1; }
+      [[ $value =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "regime $regime: +$option needs a number (+lr0.0001, +lrd0.9, +ls0.1, +ep4, +len256, +tapt1, +head1)" >&2; exit 1; }
       case $option in
         lrd*) regime_flags+=(--layer-lr-decay "$value") ;;
         lr*) regime_flags+=(--lr "$value") ;;
+        ls*) regime_flags+=(--label-smoothing "$value") ;;
         ep*) regime_flags+=(--epochs "$value") ;;
         len*) text_len=$value ;;
         tapt*)
@@ -142,7 +144,7 @@ for ds in $DATASETS; do
         grouped)
           [[ $base == top* ]] && { echo "regime $regime: topN batches are always grouped by length; drop +grouped" >&2; exit 1; }
           regime_flags+=(--group-by-length) ;;
-        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +epN, +lenN, +headtail, +tail, +taptN, +headM, +fullvocab, +grouped, +q4)" >&2; exit 1 ;;
+        *) echo "regime $regime: unknown option +$option (+lrX, +lrdX, +lsX, +epN, +lenN, +headtail, +tail, +taptN, +headM, +fullvocab, +grouped, +q4)" >&2; exit 1 ;;
       esac
     done
     if [ "$tapt" -eq 0 ] && [ -n "$head$fullvocab" ]; then

@@ -325,6 +325,8 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
                 "1e-3",
                 "--layer-lr-decay",
                 "1e-6",
+                "--label-smoothing",
+                "0.1",
             ],
         ),
     );
@@ -345,6 +347,7 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
     );
     let card = Classifier::load(&decayed).unwrap().card;
     assert_eq!(card.training["layer_lr_decay"], 1e-6);
+    assert_eq!(card.training["label_smoothing"], 0.1);
 
     // Bad values: no such layer count, and not with a frozen encoder.
     let out = tmp.path().join("bad");
@@ -362,6 +365,9 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
             "give a factor above 0 and at most 1",
         ),
         (vec!["--layer-lr-decay", "NaN"], "--layer-lr-decay NaN"),
+        (vec!["--label-smoothing", "1"], "--label-smoothing 1: give a value"),
+        (vec!["--label-smoothing=-0.1"], "--label-smoothing -0.1: give a value"),
+        (vec!["--label-smoothing", "NaN"], "--label-smoothing NaN: give a value"),
     ] {
         let mut args = train_args(&train, &dev, &out, &model, &["--fusion", "none"]);
         args.extend(extra.iter().copied());

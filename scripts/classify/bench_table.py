@@ -58,7 +58,7 @@ def reusable(card_path, fusion, ds, graph):
 def regime_name(regime):
     """frozen, full, topN (the top N encoder layers fine-tuned), optionally
     followed by +lrX (peak learning rate X), +lrdX (layer-wise learning-rate
-    decay X), +epN (N epochs), +lenN (N text tokens), +headtail or +tail
+    decay X), +lsX (label smoothing X), +epN (N epochs), +lenN (N text tokens), +headtail or +tail
     (which part of a longer text is kept), +taptN (N epochs of
     masked-LM pre-training on the training texts first; with +headM, M
     head-only passes before them, +fullvocab over the whole vocabulary)
@@ -87,6 +87,8 @@ def regime_name(regime):
             name += " over the whole vocabulary"
         elif option.startswith("lrd"):
             name += f", layer lr decay {float(option[3:]):g}"
+        elif option.startswith("ls"):
+            name += f", label smoothing {float(option[2:]):g}"
         elif option.startswith("lr"):
             name += f", lr {float(option[2:]):g}"
         elif option.startswith("ep") and option[2:].isdigit():

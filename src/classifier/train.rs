@@ -83,6 +83,13 @@ pub struct TrainOptions {
     pub multi_label: bool,
     /// Dropout on the pooled vector before the head.
     pub head_dropout: f32,
+    /// Label smoothing ε in [0, 1) (Szegedy et al. 2016, "Rethinking the
+    /// Inception Architecture for Computer Vision", §7): the single-label
+    /// target puts 1 − ε on the gold label and ε / labels on every label;
+    /// a multi-label target is y (1 − ε) + ε / 2 per label. 0 = off. Meant
+    /// for training sets with some wrong labels (the loss of a confident
+    /// wrong prediction is bounded). Checked by [`check_label_smoothing`].
+    pub label_smoothing: f64,
     /// With a frozen encoder: keep the encoded vectors in this folder, keyed
     /// by a hash of the encoder and the inputs, so runs that differ only in
     /// head settings or seed encode once.
@@ -208,13 +215,35 @@ fn class_weights(labels: usize, targets: &[Vec<usize>], balanced: bool) -> Vec<f
         .collect()
 }
 
-/// Loss of logits `[batch, labels]` against targets: weighted cross-entropy
-/// (single-label) or weighted binary cross-entropy per label (multi-label).
+/// Why a label smoothing value was refused: it must be finite, at least 0
+/// and below 1.
+#[derive(Debug, thiserror::Error)]
+#[error("--label-smoothing {0}: give a value from 0 up to (not including) 1, e.g. 0.1")]
+pub struct LabelSmoothingError(pub f64);
+
+/// Checks a label smoothing ε ([`TrainOptions::label_smoothing`]).
+///
+/// # Errors
+/// [`LabelSmoothingError`] unless 0 ≤ ε < 1.
+pub fn check_label_smoothing(epsilon: f64) -> Result<(), LabelSmoothingError> {
+    if (0.0..1.0).contains(&epsilon) {
+        Ok(())
+    } else {
+        Err(LabelSmoothingError(epsilon))
+    }
+}
+
+/// Loss of logits `[batch, labels]` against targets smoothed by `epsilon`
+/// ([`TrainOptions::label_smoothing`]): weighted cross-entropy
+/// (single-label: each example weighted by its gold label's weight, the
+/// sum divided by the sum of those weights) or weighted binary
+/// cross-entropy per label (multi-label). A scalar tensor.
 fn loss(
     logits: &Tensor,
     targets: &[Vec<usize>],
     weights: &[f32],
     multi_label: bool,
+    epsilon: f32,
 ) -> candle_core::Result<Tensor> {
     let (b, n) = logits.dims2()?;
     let dev = logits.device();
@@ -227,15 +256,17 @@ fn loss(
     let y = Tensor::from_vec(onehot, (b, n), dev)?;
     let w = Tensor::from_vec(weights.to_vec(), (1, n), dev)?;
     if multi_label {
+        let y = ((&y * (1.0 - epsilon as f64))? + epsilon as f64 / 2.0)?;
         // BCE with logits, stable: max(x,0) - x*y + log(1 + exp(-|x|)).
         let l =
             ((logits.relu()? - (logits * &y)?)? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
         return l.broadcast_mul(&w)?.mean_all();
     }
+    let example_w = y.broadcast_mul(&w)?.sum(D::Minus1)?; // [b]
+    let smoothed = ((&y * (1.0 - epsilon as f64))? + epsilon as f64 / n as f64)?;
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
-    let per = (logp * &y)?.broadcast_mul(&w)?.sum(D::Minus1)?.neg()?; // [b]
-    let norm = y.broadcast_mul(&w)?.sum_all()?;
-    per.sum_all()?.div(&norm)
+    let per = (logp * &smoothed)?.sum(D::Minus1)?.neg()?; // [b]
+    (per * &example_w)?.sum_all()?.div(&example_w.sum_all()?)
 }
 
 /// Learning rate at `step` of `total`: linear warm-up, then linear decay to 0.
@@ -301,6 +332,8 @@ pub fn train(
         "training",
     )?;
     super::optim::check_layer_decay(opts.layer_lr_decay).map_err(OptimError::from)?;
+    check_label_smoothing(opts.label_smoothing)
+        .map_err(|e| ClassifierError::Other(e.to_string()))?;
     let trainable = !opts.freeze_encoder;
     if opts.freeze_encoder && opts.train_layers.is_some() {
         return Err(ClassifierError::Other(
@@ -587,7 +620,13 @@ pub fn train(
             } else {
                 pooled
             };
-            let l = loss(&head_logits(&pooled)?, &targets, &weights, opts.multi_label)?;
+            let l = loss(
+                &head_logits(&pooled)?,
+                &targets,
+                &weights,
+                opts.multi_label,
+                opts.label_smoothing as f32,
+            )?;
             let mut grads = l.backward()?;
             clip(&mut grads, &vars, opts.clip_norm)?;
             opt.step(schedule(opts.lr, opts.warmup, step, total_steps), &grads)?;
@@ -681,7 +720,7 @@ pub fn train(
             "weight_decay_excludes": ["bias", "LayerNorm"], "layer_lr_decay": opts.layer_lr_decay,
             "seed": opts.seed, "patience": opts.patience, "clip_norm": opts.clip_norm,
             "class_weights": if opts.balanced { "balanced" } else { "none" },
-            "head_dropout": opts.head_dropout,
+            "head_dropout": opts.head_dropout, "label_smoothing": opts.label_smoothing,
             "train_layers": opts.train_layers, "group_by_length": opts.group_by_length,
             "dev_coverage": coverage(&dev_set),
             "truncation": opts.limits.truncation,
@@ -962,7 +1001,7 @@ mod tests {
     #[test]
     fn weighted_cross_entropy_by_hand() {
         let logits = Tensor::new(&[[2.0f32, 0.0], [0.0, 1.0]], &Device::Cpu).unwrap();
-        let l = loss(&logits, &[vec![0], vec![1]], &[1.0, 3.0], false)
+        let l = loss(&logits, &[vec![0], vec![1]], &[1.0, 3.0], false, 0.0)
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();
@@ -970,5 +1009,33 @@ mod tests {
         let p1 = (1f32.exp() / (1f32.exp() + 1.0)).ln();
         let want = -(p0 + 3.0 * p1) / 4.0;
         assert!((l - want).abs() < 1e-6, "{l} vs {want}");
+    }
+
+    #[test]
+    fn smoothed_cross_entropy_by_hand() {
+        // ε = 0.2 over 2 labels: the gold label's target is 0.9, the other 0.1.
+        let logits = Tensor::new(&[[2.0f32, 0.0], [0.0, 1.0]], &Device::Cpu).unwrap();
+        let l = loss(&logits, &[vec![0], vec![1]], &[1.0, 3.0], false, 0.2)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let lp = |a: f32, b: f32| (a.exp() / (a.exp() + b.exp())).ln();
+        let ce0 = -(0.9 * lp(2.0, 0.0) + 0.1 * lp(0.0, 2.0));
+        let ce1 = -(0.1 * lp(0.0, 1.0) + 0.9 * lp(1.0, 0.0));
+        let want = (ce0 + 3.0 * ce1) / 4.0;
+        assert!((l - want).abs() < 1e-6, "{l} vs {want}");
+        // Multi-label: each label's target moves ε/2 towards 1/2.
+        let m = loss(&logits, &[vec![0], vec![1]], &[1.0, 1.0], true, 0.2)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let bce = |x: f32, y: f32| x.max(0.0) - x * y + (1.0 + (-x.abs()).exp()).ln();
+        let want = (bce(2.0, 0.9) + bce(0.0, 0.1) + bce(0.0, 0.1) + bce(1.0, 0.9)) / 4.0;
+        assert!((m - want).abs() < 1e-6, "{m} vs {want}");
+        for bad in [-0.1, 1.0, f64::NAN, f64::INFINITY] {
+            let e = check_label_smoothing(bad).unwrap_err().to_string();
+            assert!(e.contains("--label-smoothing") && e.contains("from 0 up to"), "{e}");
+        }
+        assert!(check_label_smoothing(0.0).is_ok() && check_label_smoothing(0.1).is_ok());
     }
 }

@@ -102,6 +102,11 @@ pub struct TrainArgs {
     /// one above, the embeddings last. 1 = off; 0.9–0.95 are usual.
     #[arg(long, value_name = "XI", default_value_t = 1.0)]
     pub layer_lr_decay: f64,
+    /// Label smoothing ε (Szegedy et al. 2016): the target puts 1 − ε on the
+    /// gold label and spreads ε over all labels, so a few wrong labels in
+    /// the training set cost less. 0 = off; 0.1 is usual. From 0 up to 1.
+    #[arg(long, value_name = "EPSILON", default_value_t = 0.0)]
+    pub label_smoothing: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Train only the head on vectors encoded once (fast); the encoder stays as it is.
@@ -337,6 +342,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         balanced: !args.no_class_weights,
         multi_label: args.multi_label,
         head_dropout: 0.1,
+        label_smoothing: args.label_smoothing,
         feature_cache: args.feature_cache.clone(),
     };
     let linker = linker(data_dir, args.fusion != FusionMode::None)?;
