@@ -6,7 +6,8 @@
 GOLD.jsonl is a data set split (`id`, `text`, `label` per line, as
 scripts/fetch-datasets.sh writes them); PREDICTIONS.jsonl is what
 `graft classify --input` printed for the same texts (`id`, `label` per
-line). Prints the error count, then N (default 40) errors drawn with
+line). Prints the error count, the error rate by text length (in Unicode
+scalars, buckets of BUCKETS), then N (default 40) errors drawn with
 Python's `random.seed(SEED)` (default 3): id, gold label -> predicted label,
 text. Single-label models only; a fallback answer (`out_of_scope`, with
 `--threshold`) counts as an error.
@@ -14,6 +15,9 @@ text. Single-label models only; a fallback answer (`out_of_scope`, with
 import json
 import random
 import sys
+
+# Lower bounds of the length buckets, in Unicode scalars.
+BUCKETS = (0, 20, 40, 80, 150, 250)
 
 
 def main(argv):
@@ -53,6 +57,15 @@ def main(argv):
     if answered != gold.keys():
         sys.exit(f"{argv[2]} answers {len(answered)} of the {len(gold)} texts of {argv[1]}")
     print(f"{len(errors)} errors of {len(answered)}")
+    wrong = {id_ for id_, *_ in errors}
+    for i, low in enumerate(BUCKETS):
+        high = BUCKETS[i + 1] if i + 1 < len(BUCKETS) else None
+        ids = [k for k, (_, text) in gold.items()
+               if len(text) >= low and (high is None or len(text) < high)]
+        if ids:
+            e = sum(1 for k in ids if k in wrong)
+            span = f"{low}-{high - 1}" if high else f"{low}+"
+            print(f"length {span}: {e} errors of {len(ids)} ({100 * e / len(ids):.1f} %)")
     random.seed(seed)
     for id_, label, predicted, text in random.sample(errors, min(n, len(errors))):
         print(f"{id_}\t{label} -> {predicted}\t{text}")
