@@ -365,9 +365,18 @@ fn top_layer_fine_tuning_moves_only_the_top_layers() {
             "give a factor above 0 and at most 1",
         ),
         (vec!["--layer-lr-decay", "NaN"], "--layer-lr-decay NaN"),
-        (vec!["--label-smoothing", "1"], "--label-smoothing 1: give a value"),
-        (vec!["--label-smoothing=-0.1"], "--label-smoothing -0.1: give a value"),
-        (vec!["--label-smoothing", "NaN"], "--label-smoothing NaN: give a value"),
+        (
+            vec!["--label-smoothing", "1"],
+            "--label-smoothing 1: give a value",
+        ),
+        (
+            vec!["--label-smoothing=-0.1"],
+            "--label-smoothing -0.1: give a value",
+        ),
+        (
+            vec!["--label-smoothing", "NaN"],
+            "--label-smoothing NaN: give a value",
+        ),
     ] {
         let mut args = train_args(&train, &dev, &out, &model, &["--fusion", "none"]);
         args.extend(extra.iter().copied());

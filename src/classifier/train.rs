@@ -1034,7 +1034,10 @@ mod tests {
         assert!((m - want).abs() < 1e-6, "{m} vs {want}");
         for bad in [-0.1, 1.0, f64::NAN, f64::INFINITY] {
             let e = check_label_smoothing(bad).unwrap_err().to_string();
-            assert!(e.contains("--label-smoothing") && e.contains("from 0 up to"), "{e}");
+            assert!(
+                e.contains("--label-smoothing") && e.contains("from 0 up to"),
+                "{e}"
+            );
         }
         assert!(check_label_smoothing(0.0).is_ok() && check_label_smoothing(0.1).is_ok());
     }
