@@ -151,23 +151,32 @@ def shapes(hdr):
     return s  # everything else (biases, LayerNorms) is [H]
 
 
-def write_safetensors(path, arrays):
+def write_safetensors_raw(path, metadata, tensors):
     """Minimal safetensors writer: u64 LE header length, JSON header (padded
-    with spaces to 8 bytes), then the raw LE data of each tensor in name order."""
-    header = {"__metadata__": {"format": "pt"}}
+    with spaces to 8 bytes; `metadata` first unless None), then the raw
+    bytes of each tensor in name order. `tensors`: name -> (safetensors
+    dtype, shape, little-endian bytes)."""
+    header = {"__metadata__": metadata} if metadata else {}
     off = 0
-    for name in sorted(arrays):
-        a = arrays[name]
-        header[name] = {"dtype": "F32", "shape": list(a.shape),
-                        "data_offsets": [off, off + a.nbytes]}
-        off += a.nbytes
+    for name in sorted(tensors):
+        dtype, shape, raw = tensors[name]
+        header[name] = {"dtype": dtype, "shape": list(shape),
+                        "data_offsets": [off, off + len(raw)]}
+        off += len(raw)
     hj = json.dumps(header, separators=(",", ":")).encode()
     hj += b" " * (-len(hj) % 8)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(hj)))
         f.write(hj)
-        for name in sorted(arrays):
-            f.write(np.ascontiguousarray(arrays[name], dtype="<f4").tobytes())
+        for name in sorted(tensors):
+            f.write(tensors[name][2])
+
+
+def write_safetensors(path, arrays):
+    """f32 arrays -> a safetensors file with PyTorch's format tag."""
+    write_safetensors_raw(path, {"format": "pt"}, {
+        name: ("F32", a.shape, np.ascontiguousarray(a, dtype="<f4").tobytes())
+        for name, a in arrays.items()})
 
 
 def main():

