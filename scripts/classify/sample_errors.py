@@ -7,7 +7,7 @@ GOLD.jsonl is a data set split (`id`, `text`, `label` per line, as
 scripts/fetch-datasets.sh writes them); PREDICTIONS.jsonl is what
 `graft classify --input` printed for the same texts (`id`, `label` per
 line). Prints the error count, the error rate by text length (in Unicode
-scalars, buckets of BUCKETS), then N (default 40) errors drawn with
+scalars: under 20, 20-39, 40-79, 80-149, 150-249, 250 and more), then N (default 40) errors drawn with
 Python's `random.seed(SEED)` (default 3): id, gold label -> predicted label,
 text. Single-label models only; a fallback answer (`out_of_scope`, with
 `--threshold`) counts as an error.

