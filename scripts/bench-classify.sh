@@ -99,7 +99,8 @@ for ds in $DATASETS; do
     # which part of a longer text is kept (graft train --truncation head+tail
     # or tail; the default keeps the start); grouped, batches
     # grouped by length; taptN, N epochs of task-adaptive pre-training;
-    # headM, M head-only passes first; fullvocab, over the whole vocabulary.
+    # headM, M head-only passes first; fullvocab, over the whole vocabulary;
+    # lsX, label smoothing X; q4, the encoder through Q4_0 and back.
     IFS=+ read -r -a parts <<< "$regime"
     base=${parts[0]}
     text_len=$len
@@ -152,7 +153,8 @@ for ds in $DATASETS; do
     fi
     encoder=$model
     if [ -n "$q4" ]; then
-      # The encoder after a Q4_0 round trip, made once and reused by name.
+      # The encoder after a Q4_0 round trip, made once and reused by name
+      # (delete the folder to remake it after the model or the script changed).
       encoder=$WORK/models/$(basename "$model")-q4
       if [ ! -f "$encoder/.done" ]; then
         rm -rf "$encoder"

@@ -61,8 +61,8 @@ def regime_name(regime):
     decay X), +lsX (label smoothing X), +epN (N epochs), +lenN (N text tokens), +headtail or +tail
     (which part of a longer text is kept), +taptN (N epochs of
     masked-LM pre-training on the training texts first; with +headM, M
-    head-only passes before them, +fullvocab over the whole vocabulary)
-    , +grouped (batches grouped by length) and +q4 (the encoder's big
+    head-only passes before them, +fullvocab over the whole vocabulary),
+    +grouped (batches grouped by length) and +q4 (the encoder's big
     matrices sent through 4-bit Q4_0 and back first), e.g.
     top12+lr0.0001+ep5 or full+grouped+len256 (as scripts/bench-classify.sh)."""
     base, *options = regime.split("+")

@@ -27,6 +27,12 @@ def main(argv):
     a, b = (json.load(open(p, encoding="utf-8"))["embeddings"] for p in argv[1:])
     if len(a) != len(b) or len(a) < 2:
         sys.exit(f"{argv[1]} has {len(a)} rows, {argv[2]} {len(b)}: give the same texts, at least 2")
+    dims = {len(r) for r in a} | {len(r) for r in b}
+    if len(dims) != 1:
+        sys.exit(f"the vectors have {sorted(dims)} dimensions: give two outputs of the same width")
+    norms = [sum(x * x for x in r) for r in a + b]
+    if any(abs(n - 1) > 1e-3 for n in norms):
+        sys.exit("the vectors are not L2-normalised: run graft embed with --normalize")
     cos = [sum(x * y for x, y in zip(u, v)) for u, v in zip(a, b)]
     same = sum(x == y for x, y in zip(nearest(a), nearest(b)))
     print(json.dumps({"texts": len(a), "mean_cosine": round(sum(cos) / len(cos), 4),

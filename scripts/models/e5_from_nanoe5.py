@@ -153,7 +153,7 @@ def shapes(hdr):
 
 def write_safetensors_raw(path, metadata, tensors):
     """Minimal safetensors writer: u64 LE header length, JSON header (padded
-    with spaces to 8 bytes; `metadata` first unless None), then the raw
+    with spaces to 8 bytes; `metadata` first unless empty or None), then the raw
     bytes of each tensor in name order. `tensors`: name -> (safetensors
     dtype, shape, little-endian bytes)."""
     header = {"__metadata__": metadata} if metadata else {}

