@@ -85,3 +85,35 @@ fn one_character_words_and_words_of_both_lists_are_not_linked() {
         "{entities:?} {facts:?}"
     );
 }
+
+#[test]
+fn polarity_and_shifter_values_are_not_entities() {
+    // 正面 and 负面 are the labels of the values gv:positive and gv:negative
+    // and also HowNet words of their own: a mention links to the word.
+    let answer = link_text(linker(), "评价很正面，结论却负面", None, None).unwrap();
+    let iris: Vec<&str> = answer.entities.iter().map(|e| e.iri.as_str()).collect();
+    assert_eq!(iris.len(), 2, "{iris:?}");
+    assert!(
+        iris.iter()
+            .all(|iri| iri.starts_with("https://w3id.org/graft/lexicon/zh/")),
+        "{iris:?}"
+    );
+    // The values' own labels in English are not mentions.
+    let (entities, facts) =
+        link("The feedback was positive, the test negative: an intensifier or a negator");
+    assert!(
+        entities.is_empty() && facts.is_empty(),
+        "{entities:?} {facts:?}"
+    );
+    // In Chinese, words inside the values' labels (否定 in 否定词) may be
+    // HowNet words; the values themselves never link.
+    let answer = link_text(linker(), "否定词，程度加强，程度减弱，极性值", None, None).unwrap();
+    assert!(
+        answer
+            .entities
+            .iter()
+            .all(|e| !e.iri.starts_with("https://w3id.org/graft/vocab#")),
+        "{:?}",
+        answer.entities.iter().map(|e| &e.iri).collect::<Vec<_>>()
+    );
+}

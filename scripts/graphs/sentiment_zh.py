@@ -40,7 +40,11 @@ Model (GRAFT = https://w3id.org/graft/, gv: = GRAFT + "vocab#"):
   Empty entries are skipped.
 * one-character words are kept (the graph is also for SPARQL), but graft's
   linker never indexes one-character labels, so they are never mentions.
-* the gv: terms and values are declared with Chinese and English labels.
+* the gv: terms and values are declared with Chinese and English labels;
+  the values are typed gv:Polarity (positive, negative) or gv:ValenceShift
+  (the three shifters), both rdfs:Class, so a linker can tell them from
+  entities (graft's default link config never links them: "positive" in
+  a text is not the value gv:positive).
 
 Output is deterministic (categories and words in the file's order).
 """
@@ -83,6 +87,17 @@ LABELS = {
     "negator": ("否定词", "negator"),
     "intensifier": ("程度加强", "intensifier"),
     "diminisher": ("程度减弱", "diminisher"),
+    "Polarity": ("极性值", "polarity value"),
+    "ValenceShift": ("情感修饰类别", "kind of valence shifter"),
+}
+#: value -> its class: values are what a word's facts point to, never
+#: entities of their own (graft's default link config excludes both classes).
+VALUE_CLASS = {
+    "positive": "Polarity",
+    "negative": "Polarity",
+    "negator": "ValenceShift",
+    "intensifier": "ValenceShift",
+    "diminisher": "ValenceShift",
 }
 
 
@@ -165,6 +180,10 @@ def main():
             w.literal(GV + term, RDFS + "label", en, lang="en")
         for term in ("polarity", "valenceShifter"):
             w.iri(GV + term, RDF + "type", RDF + "Property")
+        for term in ("Polarity", "ValenceShift"):
+            w.iri(GV + term, RDF + "type", RDFS + "Class")
+        for value, cls in VALUE_CLASS.items():
+            w.iri(GV + value, RDF + "type", GV + cls)
         for category, words in lists.items():
             if category not in CATEGORIES:
                 continue

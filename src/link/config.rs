@@ -90,9 +90,10 @@ impl Default for LinkConfig {
                 label(format!("{SCHEMA}alternateName"), LabelKind::Alternative),
                 label(format!("{SKOS}hiddenLabel"), LabelKind::Hidden),
             ],
-            // WordNet's verbs, adjectives and adverbs, and the graphs' own
+            // WordNet's verbs, adjectives and adverbs, the graphs' own
             // vocabulary (classes and properties: "industry" in a text is
-            // not the property gv:industry).
+            // not the property gv:industry) and the values of the sentiment
+            // lexicon's properties ("positive" is not gv:positive).
             exclude: ["verb", "adjective", "adverb"]
                 .into_iter()
                 .map(|pos| Exclusion {
@@ -107,6 +108,8 @@ impl Default for LinkConfig {
                         format!("{OWL}ObjectProperty"),
                         format!("{OWL}DatatypeProperty"),
                         format!("{OWL}AnnotationProperty"),
+                        format!("{GV}Polarity"),
+                        format!("{GV}ValenceShift"),
                     ]
                     .into_iter()
                     .map(|class| Exclusion {
