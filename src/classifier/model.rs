@@ -85,6 +85,9 @@ pub enum ClassifierError {
     /// The optimizer's settings (a layer decay out of range).
     #[error("{0}")]
     Optim(#[from] super::optim::OptimError),
+    /// A label smoothing ε outside [0, 1).
+    #[error(transparent)]
+    LabelSmoothing(#[from] super::train::LabelSmoothingError),
     #[error("{0}")]
     Other(String),
 }

@@ -335,8 +335,7 @@ pub fn train(
         "training",
     )?;
     super::optim::check_layer_decay(opts.layer_lr_decay).map_err(OptimError::from)?;
-    check_label_smoothing(opts.label_smoothing)
-        .map_err(|e| ClassifierError::Other(e.to_string()))?;
+    check_label_smoothing(opts.label_smoothing)?;
     let trainable = !opts.freeze_encoder;
     if opts.freeze_encoder && opts.train_layers.is_some() {
         return Err(ClassifierError::Other(
