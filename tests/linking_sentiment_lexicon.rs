@@ -117,3 +117,24 @@ fn polarity_and_shifter_values_are_not_entities() {
         answer.entities.iter().map(|e| &e.iri).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn the_lexicon_itself_is_not_an_entity() {
+    // The graph's concept scheme (skos:ConceptScheme "HowNet sentiment
+    // words", "HowNet 情感词") describes the lexicon; a text that names it
+    // is not about a word of it.
+    for text in [
+        "Built on the HowNet sentiment words",
+        "基于HowNet 情感词的分析",
+    ] {
+        let answer = link_text(linker(), text, None, None).unwrap();
+        assert!(
+            answer
+                .entities
+                .iter()
+                .all(|e| e.iri != "https://w3id.org/graft/lexicon/zh/"),
+            "{text}: {:?}",
+            answer.entities.iter().map(|e| &e.iri).collect::<Vec<_>>()
+        );
+    }
+}

@@ -92,8 +92,10 @@ impl Default for LinkConfig {
             ],
             // WordNet's verbs, adjectives and adverbs, the graphs' own
             // vocabulary (classes and properties: "industry" in a text is
-            // not the property gv:industry) and the values of the sentiment
-            // lexicon's properties ("positive" is not gv:positive).
+            // not the property gv:industry), the nodes that describe a
+            // vocabulary or graph as a whole (the concept scheme "HowNet
+            // sentiment words" is not one of its words) and the values of the
+            // sentiment lexicon's properties ("positive" is not gv:positive).
             exclude: ["verb", "adjective", "adverb"]
                 .into_iter()
                 .map(|pos| Exclusion {
@@ -108,6 +110,8 @@ impl Default for LinkConfig {
                         format!("{OWL}ObjectProperty"),
                         format!("{OWL}DatatypeProperty"),
                         format!("{OWL}AnnotationProperty"),
+                        format!("{OWL}Ontology"),
+                        format!("{SKOS}ConceptScheme"),
                         format!("{GV}Polarity"),
                         format!("{GV}ValenceShift"),
                     ]
