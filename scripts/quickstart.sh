@@ -5,6 +5,7 @@
 #   scripts/quickstart.sh              # set everything up, then serve on 127.0.0.1:8080
 #   scripts/quickstart.sh --no-serve   # set everything up and stop (tests, CI)
 #   scripts/quickstart.sh --no-build   # use target/release/graft as it is
+#   scripts/quickstart.sh --data-dir /srv/graft   # the store elsewhere (default data/quickstart)
 #   GRAFT_BIND=0.0.0.0:8080 scripts/quickstart.sh
 #   GRAFT=/path/to/graft scripts/quickstart.sh --no-build   # another binary
 #
@@ -15,22 +16,29 @@
 # (a few minutes) → graft serve with that model and the web console.
 # Idempotent: every step checks what is there and says "reusing ..." instead.
 # Only one process may open a store: stop a `graft serve` running on
-# data/quickstart before re-running this (the store check would fail).
+# data/quickstart before re-running this (the store check would fail), or
+# give this run another store with --data-dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SERVE=1 BUILD=1
-for arg in "$@"; do
-  case $arg in
+DATA=data/quickstart  # the store (graft's --data-dir)
+while [ $# -gt 0 ]; do
+  case $1 in
     --no-serve) SERVE=0 ;;
     --no-build) BUILD=0 ;;
+    --data-dir=*) DATA=${1#--data-dir=} ;;
+    --data-dir)
+      [ $# -ge 2 ] && [ -n "$2" ] || { echo "quickstart: --data-dir needs a folder (--data-dir /srv/graft)" >&2; exit 2; }
+      DATA=$2; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-    *) echo "quickstart: unknown argument '$arg' (want --no-serve, --no-build)" >&2; exit 2 ;;
+    *) echo "quickstart: unknown argument '$1' (want --no-serve, --no-build, --data-dir DIR)" >&2; exit 2 ;;
   esac
+  shift
 done
+[ -n "$DATA" ] || { echo "quickstart: --data-dir needs a folder (--data-dir /srv/graft)" >&2; exit 2; }
 
 GRAFT=${GRAFT:-target/release/graft}  # the binary (tests point it at theirs)
-DATA=data/quickstart
 ENCODER=models/all-MiniLM-L6-v2
 MODEL=models/bbc-news
 GRAPH_IRI=https://w3id.org/graft/graph/finance

@@ -2,7 +2,9 @@
 //! binary of this test run: `--no-build`) prepares the encoder, the BBC News
 //! data, the finance graph and the K-BERT classifier (reused when there),
 //! then serves; real business news must come back as `business` with facts
-//! from the finance graph in the answer.
+//! from the finance graph in the answer. Its store is a fresh folder
+//! (`--data-dir`), so a quickstart server running on `data/quickstart` does
+//! not stop the test.
 
 mod common;
 use common::*;
@@ -14,8 +16,13 @@ use std::time::Duration;
 #[test]
 fn the_quickstart_serves_bbc_news_with_finance_facts() {
     let root = env!("CARGO_MANIFEST_DIR");
+    // Dropped after the server (declared before it).
+    let store = tempfile::tempdir().unwrap();
+    let store_dir = store.path().join("quickstart");
     let mut child = Command::new(format!("{root}/scripts/quickstart.sh"))
         .arg("--no-build")
+        .arg("--data-dir")
+        .arg(&store_dir)
         // This test run's binary, wherever cargo put it.
         .env("GRAFT", graft_bin())
         .env("GRAFT_BIND", "127.0.0.1:0")
@@ -116,4 +123,39 @@ fn the_quickstart_serves_bbc_news_with_finance_facts() {
         "{printed}"
     );
     assert!(printed.contains("Web console:"), "{printed}");
+    // The graph went into the store it was given, and the quickstart says so.
+    assert!(
+        printed.contains(&format!("store {}", store_dir.display())),
+        "{printed}"
+    );
+    assert!(store_dir.is_dir());
+}
+
+#[test]
+fn the_quickstart_refuses_bad_arguments_before_doing_anything() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (args, message) in [
+        (&["--data-dir"][..], "--data-dir needs a folder"),
+        (&["--data-dir="][..], "--data-dir needs a folder"),
+        (
+            &["--no-build", "--data-dir", ""][..],
+            "--data-dir needs a folder",
+        ),
+        (
+            &["--serve-forever"][..],
+            "unknown argument '--serve-forever'",
+        ),
+    ] {
+        let out = Command::new(format!("{root}/scripts/quickstart.sh"))
+            .args(args)
+            .env("GRAFT", "/nonexistent/graft")
+            .current_dir(root)
+            .output()
+            .expect("run scripts/quickstart.sh");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        // Refused before the first step.
+        assert!(out.stdout.is_empty(), "{args:?}: {:?}", out.stdout);
+    }
 }
