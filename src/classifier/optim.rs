@@ -12,12 +12,17 @@
 //!   `L` (0-based) at η·ξ^(L−1−i) and the embeddings at η·ξ^L. ξ = 1 (the
 //!   default) turns it off.
 //!
-//! One AdamW (candle-nn's, decoupled decay after Loshchilov & Hutter 2019)
-//! per (rate, decay) group; every group steps on the same gradients.
+//! AdamW (Loshchilov & Hutter 2019: Adam's bias-corrected moments,
+//! decoupled weight decay; the same arithmetic, in the same order, as
+//! candle-nn's `AdamW`) per (rate, decay) group; every group steps on the
+//! same gradients. The moments are named after their parameters so a
+//! training state can be saved and resumed ([`GroupedAdamW::moments`],
+//! [`GroupedAdamW::restore`]).
 
 use candle_core::backprop::GradStore;
-use candle_core::Var;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use candle_core::{Tensor, Var};
+use candle_nn::ParamsAdamW;
+use std::collections::HashMap;
 
 /// How one parameter trains.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,14 +59,43 @@ pub fn rule(name: &str, layers: usize) -> ParamRule {
     }
 }
 
+/// One parameter and its first and second moments (its shape, f32).
+struct Slot {
+    name: String,
+    var: Var,
+    m: Var,
+    v: Var,
+}
+
 struct Group {
     scale: f64,
-    optimizer: AdamW,
+    params: ParamsAdamW,
+    slots: Vec<Slot>,
 }
 
 /// AdamW over named parameters, one optimizer per [`ParamRule`].
 pub struct GroupedAdamW {
     groups: Vec<Group>,
+    /// Steps taken (the bias corrections' t).
+    step_t: usize,
+}
+
+/// Why a saved optimizer state does not fit the parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// A parameter has no saved moment.
+    #[error("no saved moments for {0}")]
+    Missing(String),
+    /// A saved moment's shape is not its parameter's.
+    #[error("the saved moments of {name} are {saved:?}, the parameter is {shape:?}")]
+    Shape {
+        name: String,
+        saved: Vec<usize>,
+        shape: Vec<usize>,
+    },
+    /// candle could not set a variable.
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
 }
 
 /// Why a layer decay is refused.
@@ -106,41 +140,115 @@ impl GroupedAdamW {
         adamw: ParamsAdamW,
     ) -> Result<Self, OptimError> {
         check_layer_decay(layer_decay)?;
-        let mut by_rule: Vec<((u32, bool), Vec<Var>)> = Vec::new();
+        let mut groups: Vec<((u32, bool), Group)> = Vec::new();
         for (name, var) in params {
             let r = rule(&name, layers);
             // Without layer decay every depth trains at the same rate.
             let key = (if layer_decay < 1.0 { r.depth } else { 0 }, r.decay);
-            match by_rule.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, vars)) => vars.push(var),
-                None => by_rule.push((key, vec![var])),
+            let slot = Slot {
+                name,
+                m: Var::zeros(var.shape(), var.dtype(), var.device())?,
+                v: Var::zeros(var.shape(), var.dtype(), var.device())?,
+                var,
+            };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, g)) => g.slots.push(slot),
+                None => groups.push((
+                    key,
+                    Group {
+                        scale: layer_decay.powi(key.0 as i32),
+                        params: ParamsAdamW {
+                            weight_decay: if key.1 { adamw.weight_decay } else { 0.0 },
+                            ..adamw.clone()
+                        },
+                        slots: vec![slot],
+                    },
+                )),
             }
         }
-        let groups = by_rule
-            .into_iter()
-            .map(|((depth, decay), vars)| {
-                let params = ParamsAdamW {
-                    weight_decay: if decay { adamw.weight_decay } else { 0.0 },
-                    ..adamw.clone()
-                };
-                Ok(Group {
-                    scale: layer_decay.powi(depth as i32),
-                    optimizer: AdamW::new(vars, params)?,
-                })
-            })
-            .collect::<candle_core::Result<_>>()?;
-        Ok(Self { groups })
+        Ok(Self {
+            groups: groups.into_iter().map(|(_, g)| g).collect(),
+            step_t: 0,
+        })
     }
 
-    /// One AdamW step of every group at `lr` × its layer's scale.
+    /// One AdamW step of every group at `lr` × its layer's scale:
+    /// m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², θ ← θ(1 − ηλ) − η·m̂/(√v̂ + ε)
+    /// with m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ). Parameters without a gradient
+    /// keep their value and moments.
     ///
     /// # Errors
     /// A candle error from an update (a shape mismatch means a bug).
     pub fn step(&mut self, lr: f64, grads: &GradStore) -> candle_core::Result<()> {
-        for g in &mut self.groups {
-            g.optimizer.set_learning_rate(lr * g.scale);
-            g.optimizer.step(grads)?;
+        self.step_t += 1;
+        let t = self.step_t as i32;
+        for g in &self.groups {
+            let p = &g.params;
+            let lr = lr * g.scale;
+            let scale_m = 1.0 / (1.0 - p.beta1.powi(t));
+            let scale_v = 1.0 / (1.0 - p.beta2.powi(t));
+            for slot in &g.slots {
+                let Some(grad) = grads.get(&slot.var) else {
+                    continue;
+                };
+                let m = ((slot.m.as_tensor() * p.beta1)? + (grad * (1.0 - p.beta1))?)?;
+                let v = ((slot.v.as_tensor() * p.beta2)? + (grad.sqr()? * (1.0 - p.beta2))?)?;
+                let m_hat = (&m * scale_m)?;
+                let v_hat = (&v * scale_v)?;
+                let theta = (slot.var.as_tensor() * (1.0 - lr * p.weight_decay))?;
+                let update = (m_hat / (v_hat.sqrt()? + p.eps)?)?;
+                let theta = (theta - (update * lr)?)?;
+                slot.m.set(&m)?;
+                slot.v.set(&v)?;
+                slot.var.set(&theta)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> usize {
+        self.step_t
+    }
+
+    /// Every parameter's name with its first and second moments (tensors
+    /// of the parameter's shape), for saving a training state.
+    pub fn moments(&self) -> Vec<(&str, &Tensor, &Tensor)> {
+        self.groups
+            .iter()
+            .flat_map(|g| &g.slots)
+            .map(|s| (s.name.as_str(), s.m.as_tensor(), s.v.as_tensor()))
+            .collect()
+    }
+
+    /// Puts back a saved state: `steps` taken and, by parameter name, the
+    /// (first, second) moments.
+    ///
+    /// # Errors
+    /// [`RestoreError::Missing`] when a parameter has no moments,
+    /// [`RestoreError::Shape`] when they do not fit it.
+    pub fn restore(
+        &mut self,
+        steps: usize,
+        moments: &HashMap<String, (Tensor, Tensor)>,
+    ) -> Result<(), RestoreError> {
+        for slot in self.groups.iter().flat_map(|g| &g.slots) {
+            let (m, v) = moments
+                .get(&slot.name)
+                .ok_or_else(|| RestoreError::Missing(slot.name.clone()))?;
+            for saved in [m, v] {
+                if saved.dims() != slot.var.dims() {
+                    return Err(RestoreError::Shape {
+                        name: slot.name.clone(),
+                        saved: saved.dims().to_vec(),
+                        shape: slot.var.dims().to_vec(),
+                    });
+                }
+            }
+            slot.m.set(m)?;
+            slot.v.set(v)?;
+        }
+        self.step_t = steps;
         Ok(())
     }
 }
@@ -283,5 +391,142 @@ mod tests {
                 .expect("refused");
             assert!(e.to_string().contains("--layer-lr-decay"), "{e}");
         }
+    }
+
+    /// A quadratic loss Σ (w − target)² over two named parameters: its
+    /// gradients, for optimizer steps.
+    fn quadratic(vars: &[Var]) -> GradStore {
+        let dev = Device::Cpu;
+        let target = Tensor::new(&[0.3f32, -1.2, 2.0], &dev).unwrap();
+        vars.iter()
+            .map(|v| {
+                (v.as_tensor()
+                    .broadcast_sub(&target.narrow(0, 0, v.dim(0).unwrap()).unwrap()))
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+            })
+            .reduce(|a, b| (a + b).unwrap())
+            .unwrap()
+            .backward()
+            .unwrap()
+    }
+
+    fn pair(dev: &Device) -> Vec<(String, Var)> {
+        vec![
+            (
+                "encoder.layer.0.output.dense.weight".into(),
+                Var::new(&[1.0f32, 0.5, -0.25], dev).unwrap(),
+            ),
+            (
+                "encoder.layer.0.output.dense.bias".into(),
+                Var::new(&[0.1f32, -0.4], dev).unwrap(),
+            ),
+        ]
+    }
+
+    fn values(vars: &[(String, Var)]) -> Vec<Vec<f32>> {
+        vars.iter()
+            .map(|(_, v)| v.as_tensor().to_vec1::<f32>().unwrap())
+            .collect()
+    }
+
+    /// graft's AdamW is candle-nn's arithmetic: the same values, bit for bit.
+    #[test]
+    fn the_same_steps_as_candle_nn_adamw() {
+        use candle_nn::Optimizer;
+        let dev = Device::Cpu;
+        let params = ParamsAdamW {
+            lr: 0.01,
+            weight_decay: 0.1,
+            ..ParamsAdamW::default()
+        };
+        let ours_vars = pair(&dev);
+        let theirs_vars = pair(&dev);
+        let mut ours = GroupedAdamW::new(ours_vars.clone(), 1, 1.0, params.clone()).unwrap();
+        // The same two groups by hand: decayed weights, undecayed biases.
+        let mut decayed =
+            candle_nn::AdamW::new(vec![theirs_vars[0].1.clone()], params.clone()).unwrap();
+        let mut undecayed = candle_nn::AdamW::new(
+            vec![theirs_vars[1].1.clone()],
+            ParamsAdamW {
+                weight_decay: 0.0,
+                ..params.clone()
+            },
+        )
+        .unwrap();
+        for step in 0..5 {
+            let lr = 0.01 * (step + 1) as f64;
+            let vars: Vec<Var> = ours_vars.iter().map(|(_, v)| v.clone()).collect();
+            ours.step(lr, &quadratic(&vars)).unwrap();
+            let vars: Vec<Var> = theirs_vars.iter().map(|(_, v)| v.clone()).collect();
+            let grads = quadratic(&vars);
+            decayed.set_learning_rate(lr);
+            undecayed.set_learning_rate(lr);
+            decayed.step(&grads).unwrap();
+            undecayed.step(&grads).unwrap();
+            assert_eq!(values(&ours_vars), values(&theirs_vars), "step {step}");
+        }
+        assert_eq!(ours.steps(), 5);
+    }
+
+    /// Stepping 2 times, saving the moments, and stepping 3 more from a new
+    /// optimizer restored from them is stepping 5 times.
+    #[test]
+    fn a_restored_state_continues_where_it_stopped() {
+        let dev = Device::Cpu;
+        let params = ParamsAdamW {
+            lr: 0.05,
+            weight_decay: 0.01,
+            ..ParamsAdamW::default()
+        };
+        let straight = pair(&dev);
+        let mut opt = GroupedAdamW::new(straight.clone(), 1, 0.9, params.clone()).unwrap();
+        let step = |opt: &mut GroupedAdamW, vars: &[(String, Var)], i: usize| {
+            let v: Vec<Var> = vars.iter().map(|(_, v)| v.clone()).collect();
+            opt.step(0.05 / (i + 1) as f64, &quadratic(&v)).unwrap();
+        };
+        for i in 0..5 {
+            step(&mut opt, &straight, i);
+        }
+
+        let resumed = pair(&dev);
+        let mut first = GroupedAdamW::new(resumed.clone(), 1, 0.9, params.clone()).unwrap();
+        for i in 0..2 {
+            step(&mut first, &resumed, i);
+        }
+        let saved: HashMap<String, (Tensor, Tensor)> = first
+            .moments()
+            .into_iter()
+            .map(|(n, m, v)| (n.to_owned(), (m.copy().unwrap(), v.copy().unwrap())))
+            .collect();
+        // A new process: fresh variables set to the saved values.
+        let again = pair(&dev);
+        for ((_, fresh), (_, old)) in again.iter().zip(&resumed) {
+            fresh.set(old.as_tensor()).unwrap();
+        }
+        let mut second = GroupedAdamW::new(again.clone(), 1, 0.9, params.clone()).unwrap();
+        second.restore(first.steps(), &saved).unwrap();
+        for i in 2..5 {
+            step(&mut second, &again, i);
+        }
+        assert_eq!(values(&again), values(&straight));
+
+        // Moments that do not fit are refused by name.
+        let mut other = GroupedAdamW::new(pair(&dev), 1, 0.9, params.clone()).unwrap();
+        let mut missing = saved.clone();
+        missing.remove("encoder.layer.0.output.dense.bias");
+        let e = other.restore(2, &missing).unwrap_err();
+        assert!(
+            matches!(e, RestoreError::Missing(ref n) if n.ends_with("dense.bias")),
+            "{e}"
+        );
+        let mut wrong = saved.clone();
+        let z = Tensor::zeros(4, candle_core::DType::F32, &dev).unwrap();
+        wrong.insert("encoder.layer.0.output.dense.bias".into(), (z.clone(), z));
+        let e = other.restore(2, &wrong).unwrap_err();
+        assert!(e.to_string().contains("[4]"), "{e}");
     }
 }
