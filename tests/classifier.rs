@@ -762,3 +762,263 @@ fn mismatched_model_folders_are_refused() {
     let e = Classifier::load(&model).unwrap_err();
     assert!(matches!(e, ClassifierError::NotAClassifier { .. }));
 }
+
+/// Full fine-tuning of the tiny model for many short epochs, so a run can
+/// be stopped part-way; `extra` adds or overrides flags.
+fn long_run<'a>(
+    train: &'a Path,
+    dev: &'a Path,
+    out: &'a Path,
+    model: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut flags = vec![
+        "--fusion",
+        "none",
+        "--epochs",
+        "150",
+        "--patience",
+        "1000",
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "4",
+        "--seed",
+        "3",
+    ];
+    flags.extend_from_slice(extra);
+    train_args(train, dev, out, model, &flags)
+}
+
+#[test]
+fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, _) = write_set(tmp.path());
+    let model = tiny();
+    // Uninterrupted.
+    let straight = tmp.path().join("straight");
+    graft_ok(tmp.path(), &long_run(&train, &dev, &straight, &model, &[]));
+
+    // Killed after its third epoch's line (the second epoch's state is
+    // saved before the third epoch starts), then run again.
+    let resumed = tmp.path().join("resumed");
+    let ckpt = tmp.path().join("ckpt");
+    let ckpt_s = ckpt.to_str().unwrap();
+    let args = long_run(
+        &train,
+        &dev,
+        &resumed,
+        &model,
+        &["--checkpoint-dir", ckpt_s],
+    );
+    let mut child = std::process::Command::new(graft_bin())
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    for line in BufReader::new(stderr).lines() {
+        if line.unwrap().starts_with("epoch 3:") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!resumed.exists(), "a stopped run writes no model");
+    assert!(ckpt.join("graft-train-state.json").is_file());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("graft-train-state.json")).unwrap())
+            .unwrap();
+    let done = state["epochs_done"].as_u64().unwrap();
+    assert!((2..150).contains(&done), "{done}");
+    // A copy of the state for the refusals below.
+    let saved = tmp.path().join("saved");
+    std::fs::create_dir(&saved).unwrap();
+    for entry in std::fs::read_dir(&ckpt).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), saved.join(entry.file_name())).unwrap();
+    }
+
+    let out = graft(tmp.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("resuming after epoch {done} of 150")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("epoch 1:"),
+        "epoch 1 is not run again: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(resumed.join("model.safetensors")).unwrap(),
+        "a resumed run ends with the weights of one that never stopped"
+    );
+    let card = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("graft.json")).unwrap()).unwrap()
+    };
+    let (a, b) = (card(&straight), card(&resumed));
+    assert_eq!(a["metrics"], b["metrics"]);
+    assert_eq!(a["training"]["best_epoch"], b["training"]["best_epoch"]);
+    let dev_f1 = |c: &serde_json::Value| -> Vec<serde_json::Value> {
+        c["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["dev_macro_f1"].clone())
+            .collect()
+    };
+    assert_eq!(dev_f1(&a), dev_f1(&b), "every epoch's record is kept");
+    assert!(
+        !ckpt.exists(),
+        "the state is deleted once the model is written"
+    );
+
+    // The saved state refuses another run, naming the difference, and
+    // nothing is written.
+    let fresh = |name: &str| {
+        let dir = tmp.path().join(name);
+        for entry in std::fs::read_dir(&saved).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        dir
+    };
+    let other = fresh("other");
+    let out_other = tmp.path().join("other-model");
+    let out = graft(
+        tmp.path(),
+        &long_run(
+            &train,
+            &dev,
+            &out_other,
+            &model,
+            &[
+                "--checkpoint-dir",
+                other.to_str().unwrap(),
+                "--warmup",
+                "0.2",
+            ],
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("holds the state of another run")
+            && stderr.contains("training.warmup: 0.1 then, 0.2 now"),
+        "{stderr}"
+    );
+    assert!(!out_other.exists());
+
+    // A run that early stopping had ended before it was stopped only
+    // writes its model: no further epoch.
+    let ended = fresh("ended");
+    let state_path = ended.join("graft-train-state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    state["stopped"] = true.into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let out_ended = tmp.path().join("ended-model");
+    let out = graft(
+        tmp.path(),
+        &long_run(
+            &train,
+            &dev,
+            &out_ended,
+            &model,
+            &["--checkpoint-dir", ended.to_str().unwrap()],
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("early stopping ended this run after epoch {done}")),
+        "{stderr}"
+    );
+    let c = card(&out_ended);
+    assert_eq!(c["history"].as_array().unwrap().len() as u64, done);
+    assert!(c["training"]["best_epoch"].as_u64().unwrap() <= done);
+
+    // A damaged state is refused with the way out.
+    for (name, damage) in [
+        ("bad-json", "graft-train-state.json"),
+        ("bad-tensors", "tensors"),
+    ] {
+        let dir = fresh(name);
+        if damage == "tensors" {
+            let file = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
+                .unwrap();
+            let bytes = std::fs::read(&file).unwrap();
+            std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        } else {
+            std::fs::write(dir.join(damage), "{\"format\": 1, \"run\": ").unwrap();
+        }
+        let out_bad = tmp.path().join(format!("{name}-model"));
+        let out = graft(
+            tmp.path(),
+            &long_run(
+                &train,
+                &dev,
+                &out_bad,
+                &model,
+                &["--checkpoint-dir", dir.to_str().unwrap()],
+            ),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            stderr.contains("cannot resume from the saved state")
+                && stderr.contains("delete the folder to start over"),
+            "{name}: {stderr}"
+        );
+        assert!(!out_bad.exists(), "{name}");
+    }
+}
+
+#[test]
+fn unusable_checkpoint_folders_are_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, _) = write_set(tmp.path());
+    let model = tiny();
+    let out = tmp.path().join("model");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    for (dir, message) in [
+        (file.clone(), "not a folder"),
+        (foreign.clone(), "holds other files (notes.txt)"),
+        (out.clone(), "give a folder of its own"),
+    ] {
+        let result = graft(
+            tmp.path(),
+            &long_run(
+                &train,
+                &dev,
+                &out,
+                &model,
+                &["--checkpoint-dir", dir.to_str().unwrap()],
+            ),
+        );
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{dir:?}");
+        assert!(stderr.contains(message), "{dir:?}: {stderr}");
+        assert!(!out.exists(), "{dir:?}");
+    }
+    // Nothing of theirs was touched.
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}

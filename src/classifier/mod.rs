@@ -6,11 +6,13 @@
 //!   early stopping on dev macro-F1, frozen or full fine-tuning.
 //! - [`optim`]: AdamW parameter groups (no decay on biases and layer norms;
 //!   layer-wise learning-rate decay).
+//! - [`checkpoint`]: a training run's state after each epoch, to resume it.
 //! - [`pretrain`]: masked-LM further pre-training on a task's texts.
 //! - [`metrics`]: accuracy, per-label P/R/F1, macro/micro, confusion matrix.
 //! - [`model`]: `graft.json` and loading a trained folder; probabilities.
 //! - [`report`]: the evaluation as JSON, Markdown and an SVG picture.
 
+pub mod checkpoint;
 pub mod data;
 mod folder;
 pub mod metrics;

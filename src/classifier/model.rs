@@ -88,6 +88,9 @@ pub enum ClassifierError {
     /// A label smoothing ε outside [0, 1).
     #[error(transparent)]
     LabelSmoothing(#[from] super::train::LabelSmoothingError),
+    /// A checkpoint folder that cannot be used or written.
+    #[error(transparent)]
+    Checkpoint(#[from] super::checkpoint::CheckpointError),
     #[error("{0}")]
     Other(String),
 }

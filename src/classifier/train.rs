@@ -26,7 +26,13 @@
 //!
 //! Deterministic under a seed on one machine: the head's initial weights,
 //! the shuffling and the dropout masks all come from seeded generators.
+//!
+//! Resumable (`checkpoint_dir`): after every epoch the run's state is saved
+//! ([`super::checkpoint`]); a run started again with the same settings and
+//! data goes on after the last saved epoch and ends with the same weights
+//! as a run that never stopped.
 
+use super::checkpoint::{Best, Checkpoint, RngState, TrainState, STATE_FORMAT};
 use super::data::Example;
 use super::folder::{check_out, write_staged};
 use super::metrics::{evaluate, Metrics};
@@ -40,6 +46,7 @@ use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::ParamsAdamW;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -94,6 +101,10 @@ pub struct TrainOptions {
     /// by a hash of the encoder and the inputs, so runs that differ only in
     /// head settings or seed encode once.
     pub feature_cache: Option<PathBuf>,
+    /// Save the run's state here after every epoch and, when it already
+    /// holds this run's state, resume after its last epoch (see
+    /// [`super::checkpoint`]); deleted once the model folder is written.
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 /// One epoch's record.
@@ -122,6 +133,13 @@ pub enum Progress {
     },
     /// An epoch ended.
     Epoch(EpochRecord),
+    /// Training goes on from a saved state after `epochs_done` of `epochs`
+    /// (`stopped`: early stopping had already ended it).
+    Resumed {
+        epochs_done: usize,
+        epochs: usize,
+        stopped: bool,
+    },
     /// A pass of masked-LM pre-training ended ([`super::pretrain`]).
     Pretrain(super::pretrain::PretrainEpoch),
 }
@@ -342,6 +360,43 @@ pub fn train(
             "--train-layers fine-tunes part of the encoder; it cannot be combined with --freeze-encoder".into(),
         ));
     }
+    // The settings that decide the result, recorded in graft.json and, with
+    // the base encoder, the labels, fusion and the graph, identifying the
+    // run for a checkpoint.
+    let settings = serde_json::json!({
+        "data": data_info,
+        "epochs": opts.epochs, "batch_size": opts.batch_size,
+        "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
+        "weight_decay_excludes": ["bias", "LayerNorm"], "layer_lr_decay": opts.layer_lr_decay,
+        "seed": opts.seed, "patience": opts.patience, "clip_norm": opts.clip_norm,
+        "class_weights": if opts.balanced { "balanced" } else { "none" },
+        "head_dropout": opts.head_dropout, "label_smoothing": opts.label_smoothing,
+        "train_layers": opts.train_layers, "group_by_length": opts.group_by_length,
+        "truncation": opts.limits.truncation,
+        "freeze_encoder": opts.freeze_encoder,
+    });
+    let checkpoint = match &opts.checkpoint_dir {
+        Some(dir) => {
+            if dir == &opts.out || dir == &opts.base {
+                return Err(ClassifierError::Other(format!(
+                    "--checkpoint-dir {}: give a folder of its own, not --out or --model",
+                    dir.display()
+                )));
+            }
+            let run = serde_json::json!({
+                "base": std::fs::canonicalize(&opts.base).unwrap_or_else(|_| opts.base.clone()),
+                "base_files": base_files(&opts.base),
+                "labels": labels, "multi_label": opts.multi_label,
+                "fusion": opts.fusion, "fusion_limits": opts.limits, "pooling": opts.pooling,
+                "graph": graph,
+                "training": settings,
+            });
+            let checkpoint = Checkpoint::open(dir)?;
+            let state = checkpoint.state(&run)?;
+            Some((checkpoint, run, state))
+        }
+        None => None,
+    };
     let (mut encoder, _) = Encoder::load_with_weights(&opts.base, trainable)?;
     encoder.set_max_tokens(opts.limits.max_tokens)?;
     let n_layers = encoder.config().num_layers;
@@ -372,7 +427,8 @@ pub fn train(
     let hidden = encoder.config().hidden_size;
     let n_labels = labels.len();
     let dev = Device::Cpu;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    // ChaCha12: `StdRng`'s stream, with a position that can be saved.
+    let mut rng = ChaCha12Rng::seed_from_u64(opts.seed);
     // Head: N(0, 0.02) weights (BERT's initialiser range), zero bias.
     let init: Vec<f32> = {
         use rand::Rng;
@@ -514,6 +570,8 @@ pub fn train(
         .chain(trained_names.iter().cloned())
         .zip(vars.iter().cloned())
         .collect();
+    // The trained parameters' names, in the order of `vars`.
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let mut opt = GroupedAdamW::new(
         named,
         n_layers,
@@ -563,13 +621,78 @@ pub fn train(
     };
 
     let steps_per_epoch = train_set.inputs.len().div_ceil(opts.batch_size.max(1));
-    let total_steps = steps_per_epoch * opts.epochs.max(1);
+    let epochs = opts.epochs.max(1);
+    let total_steps = steps_per_epoch * epochs;
     let mut step = 0;
     let mut best: Option<(f64, usize, Vec<Tensor>, Metrics)> = None;
     let mut history = Vec::new();
     let train_lengths: Vec<usize> = train_set.inputs.iter().map(|i| i.sequence.len()).collect();
     let mut order: Vec<usize> = (0..train_lengths.len()).collect();
-    for epoch in 1..=opts.epochs.max(1) {
+    let mut first_epoch = 1;
+    if let Some((checkpoint, _, Some(state))) = &checkpoint {
+        let tensors = checkpoint.tensors(state)?;
+        let corrupt = |message: String| {
+            ClassifierError::Checkpoint(super::checkpoint::CheckpointError::Corrupt {
+                dir: opts.checkpoint_dir.clone().unwrap_or_default(),
+                message,
+            })
+        };
+        let get = |key: String, like: &Var| -> Result<Tensor, ClassifierError> {
+            let t = tensors
+                .get(&key)
+                .ok_or_else(|| corrupt(format!("no tensor {key}")))?;
+            if t.dims() != like.dims() {
+                return Err(corrupt(format!(
+                    "{key} is {:?}, the parameter is {:?}",
+                    t.dims(),
+                    like.dims()
+                )));
+            }
+            Ok(t.clone())
+        };
+        let mut moments = HashMap::new();
+        let mut snapshot = Vec::new();
+        for (name, var) in names.iter().zip(&vars) {
+            var.set(&get(format!("param/{name}"), var)?)?;
+            moments.insert(
+                name.clone(),
+                (
+                    get(format!("m/{name}"), var)?,
+                    get(format!("v/{name}"), var)?,
+                ),
+            );
+            snapshot.push(get(format!("best/{name}"), var)?);
+        }
+        opt.restore(state.steps, &moments)
+            .map_err(|e| corrupt(e.to_string()))?;
+        if state.order.len() != order.len() || state.epochs_done > epochs {
+            return Err(corrupt(
+                "its example order or epoch count does not fit".into(),
+            ));
+        }
+        rng = state.rng.rng().map_err(corrupt)?;
+        encoder
+            .model()
+            .set_dropout_rng(state.dropout_rng.rng().map_err(corrupt)?);
+        order.clone_from(&state.order);
+        step = state.steps;
+        history.clone_from(&state.history);
+        best = state
+            .best
+            .as_ref()
+            .map(|b| (b.macro_f1, b.epoch, snapshot, b.metrics.clone()));
+        first_epoch = if state.stopped {
+            epochs + 1
+        } else {
+            state.epochs_done + 1
+        };
+        progress(Progress::Resumed {
+            epochs_done: state.epochs_done,
+            epochs,
+            stopped: state.stopped,
+        });
+    }
+    for epoch in first_epoch..=epochs {
         let started = Instant::now();
         let batches = epoch_batches(
             &mut order,
@@ -659,6 +782,7 @@ pub fn train(
         let better = best
             .as_ref()
             .is_none_or(|(f, ..)| metrics.macro_avg.f1 > *f);
+        let mut stop = false;
         if better {
             let snapshot: Vec<Tensor> = vars
                 .iter()
@@ -666,6 +790,40 @@ pub fn train(
                 .collect::<Result<_, _>>()?;
             best = Some((metrics.macro_avg.f1, epoch, snapshot, metrics));
         } else if epoch - best.as_ref().map_or(0, |b| b.1) >= opts.patience.max(1) {
+            stop = true;
+        }
+        if let Some((checkpoint, run, _)) = &checkpoint {
+            let (macro_f1, best_epoch, snapshot, best_metrics) =
+                best.as_ref().expect("set in the first epoch");
+            let mut tensors = HashMap::new();
+            for ((name, var), kept) in names.iter().zip(&vars).zip(snapshot) {
+                tensors.insert(format!("param/{name}"), var.as_tensor().clone());
+                tensors.insert(format!("best/{name}"), kept.clone());
+            }
+            for (name, m, v) in opt.moments() {
+                tensors.insert(format!("m/{name}"), m.clone());
+                tensors.insert(format!("v/{name}"), v.clone());
+            }
+            let mut state = TrainState {
+                format: STATE_FORMAT,
+                run: run.clone(),
+                epochs_done: epoch,
+                steps: step,
+                stopped: stop,
+                order: order.clone(),
+                rng: RngState::of(&rng),
+                dropout_rng: RngState::of(&encoder.model().dropout_rng()),
+                best: Some(Best {
+                    macro_f1: *macro_f1,
+                    epoch: *best_epoch,
+                    metrics: best_metrics.clone(),
+                }),
+                history: history.clone(),
+                tensors: String::new(),
+            };
+            checkpoint.save(&mut state, &tensors)?;
+        }
+        if stop {
             break;
         }
     }
@@ -715,19 +873,14 @@ pub fn train(
             fact_predicates,
             coverage: coverage(&train_set),
         }),
-        training: serde_json::json!({
-            "data": data_info,
-            "epochs": opts.epochs, "best_epoch": best_epoch, "batch_size": opts.batch_size,
-            "lr": opts.lr, "warmup": opts.warmup, "weight_decay": opts.weight_decay,
-            "weight_decay_excludes": ["bias", "LayerNorm"], "layer_lr_decay": opts.layer_lr_decay,
-            "seed": opts.seed, "patience": opts.patience, "clip_norm": opts.clip_norm,
-            "class_weights": if opts.balanced { "balanced" } else { "none" },
-            "head_dropout": opts.head_dropout, "label_smoothing": opts.label_smoothing,
-            "train_layers": opts.train_layers, "group_by_length": opts.group_by_length,
-            "dev_coverage": coverage(&dev_set),
-            "truncation": opts.limits.truncation,
-            "truncated": {"train": truncated(&train_set), "dev": truncated(&dev_set)},
-        }),
+        training: {
+            let mut t = settings;
+            t["best_epoch"] = best_epoch.into();
+            t["dev_coverage"] = coverage(&dev_set).into();
+            t["truncated"] =
+                serde_json::json!({"train": truncated(&train_set), "dev": truncated(&dev_set)});
+            t
+        },
         history,
         metrics: serde_json::json!({ "dev": dev_metrics }),
     };
@@ -739,10 +892,31 @@ pub fn train(
         candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
         write_card(staging, &card)
     })?;
+    if let Some((checkpoint, ..)) = checkpoint {
+        checkpoint.remove()?;
+    }
     Ok(Trained {
         card,
         dev: dev_metrics,
     })
+}
+
+/// The base folder's model files with their sizes in bytes (part of what
+/// identifies a run for a checkpoint: another encoder at the same path).
+fn base_files(base: &Path) -> serde_json::Value {
+    [
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors",
+        "pytorch_model.bin",
+    ]
+    .into_iter()
+    .filter_map(|name| {
+        let len = std::fs::metadata(base.join(name)).ok()?.len();
+        Some((name.to_owned(), serde_json::Value::from(len)))
+    })
+    .collect::<serde_json::Map<_, _>>()
+    .into()
 }
 
 /// The hidden states after the embeddings and the first `layers` layers for
@@ -829,7 +1003,7 @@ pub(crate) fn epoch_batches(
     lengths: &[usize],
     batch_size: usize,
     group_by_length: bool,
-    rng: &mut rand::rngs::StdRng,
+    rng: &mut impl rand::Rng,
 ) -> Vec<Vec<usize>> {
     order.shuffle(rng);
     if !group_by_length {

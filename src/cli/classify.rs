@@ -147,6 +147,12 @@ pub struct TrainArgs {
     /// that differ only in seed or head settings encode once.
     #[arg(long)]
     pub feature_cache: Option<PathBuf>,
+    /// Save the training state in this folder after every epoch; run the
+    /// same command again after an interruption and training resumes after
+    /// the last saved epoch, ending with the same model. Refused when it
+    /// holds another run's state. Deleted once the model is written.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
     #[command(flatten)]
     pub fields: FieldArgs,
 }
@@ -286,6 +292,17 @@ pub(super) fn show_progress(
                 );
             }
         }
+        Progress::Resumed {
+            epochs_done,
+            epochs,
+            stopped,
+        } => bar.suspend(|| {
+            if stopped {
+                eprintln!("resuming: early stopping ended this run after epoch {epochs_done}; writing its model (--checkpoint-dir)")
+            } else {
+                eprintln!("resuming after epoch {epochs_done} of {epochs} from the saved state (--checkpoint-dir)")
+            }
+        }),
         Progress::Epoch(_) | Progress::Pretrain(_) => return false,
     }
     true
@@ -344,6 +361,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         head_dropout: 0.1,
         label_smoothing: args.label_smoothing,
         feature_cache: args.feature_cache.clone(),
+        checkpoint_dir: args.checkpoint_dir.clone(),
     };
     let linker = linker(data_dir, args.fusion != FusionMode::None)?;
     if let Some(l) = &linker {

@@ -132,7 +132,9 @@ pub struct BertModel {
     vars: Vec<Var>,
     /// Draws dropout masks in training; seeded by [`Self::set_seed`] so a
     /// run is repeatable (candle's own CPU random source cannot be seeded).
-    rng: std::sync::Arc<std::sync::Mutex<rand::rngs::StdRng>>,
+    /// ChaCha12, `rand`'s `StdRng` algorithm (the same stream from the same
+    /// seed), whose position can be read and restored.
+    rng: std::sync::Arc<std::sync::Mutex<rand_chacha::ChaCha12Rng>>,
 }
 
 struct Loader<'a> {
@@ -276,8 +278,19 @@ impl BertModel {
 
     /// Seeds the dropout masks of training passes.
     pub fn set_seed(&self, seed: u64) {
-        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) =
-            rand::SeedableRng::seed_from_u64(seed);
+        self.set_dropout_rng(rand::SeedableRng::seed_from_u64(seed));
+    }
+
+    /// The dropout masks' generator as it stands (a copy), to save with a
+    /// training state.
+    pub fn dropout_rng(&self) -> rand_chacha::ChaCha12Rng {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts back a generator saved with [`Self::dropout_rng`]: the next
+    /// masks are the ones the saved run would have drawn.
+    pub fn set_dropout_rng(&self, rng: rand_chacha::ChaCha12Rng) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = rng;
     }
 
     /// The configuration the model was built from.

@@ -1,0 +1,374 @@
+//! Resumable fine-tuning: the state of a training run after each epoch, in
+//! a folder of its own (`graft train --checkpoint-dir`), so a run that was
+//! stopped (a crash, a reboot, a time limit) goes on from its last finished
+//! epoch instead of from the start, and ends with the model it would have
+//! ended with had it never stopped (the same weights, bit for bit, on the
+//! same machine).
+//!
+//! A state is every trained parameter's value, AdamW's two moments of
+//! each, the best epoch's parameters (early stopping keeps them), the step
+//! count, the order the examples were last shuffled into, the positions of
+//! the two random generators (shuffling and head dropout; encoder dropout),
+//! the epochs' records and whether early stopping has ended the run. It is
+//! saved as `graft-train-state.json` and a safetensors file it names; the
+//! JSON file is replaced last, by a rename, so a run stopped while saving
+//! leaves the previous state whole.
+//!
+//! A state belongs to one run: the settings that decide its result (the
+//! base encoder, the labels, fusion, every training setting, the data
+//! files' SHA-256) are saved with it, and a run with other settings refuses
+//! the folder, naming what differs.
+
+use super::metrics::Metrics;
+use candle_core::Tensor;
+use rand_chacha::ChaCha12Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Version of the state's layout.
+pub const STATE_FORMAT: u32 = 1;
+/// Every file graft writes in a checkpoint folder starts with this.
+const PREFIX: &str = "graft-train-";
+const STATE_FILE: &str = "graft-train-state.json";
+
+/// Why a checkpoint folder cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The path exists and is not a folder.
+    #[error("--checkpoint-dir {0}: not a folder")]
+    NotAFolder(PathBuf),
+    /// The folder holds files that are not a training state.
+    #[error("--checkpoint-dir {dir}: the folder holds other files ({example}); give an empty or new folder")]
+    Foreign { dir: PathBuf, example: String },
+    /// The state is another run's.
+    #[error("--checkpoint-dir {dir} holds the state of another run ({}); delete the folder to start over, or give another one", differences.join("; "))]
+    OtherRun {
+        dir: PathBuf,
+        differences: Vec<String>,
+    },
+    /// The state cannot be read back.
+    #[error("--checkpoint-dir {dir}: cannot resume from the saved state: {message}; delete the folder to start over")]
+    Corrupt { dir: PathBuf, message: String },
+    /// Reading or writing failed.
+    #[error("--checkpoint-dir {dir}: {message}")]
+    Io { dir: PathBuf, message: String },
+}
+
+/// A ChaCha12 generator's position: its seed, stream and word position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RngState {
+    /// The 32-byte seed, hexadecimal.
+    pub seed: String,
+    pub stream: u64,
+    /// The position in 32-bit words (a `u128`, written in decimal).
+    pub word_pos: String,
+}
+
+impl RngState {
+    /// The position of `rng`.
+    pub fn of(rng: &ChaCha12Rng) -> Self {
+        Self {
+            seed: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    /// The generator at this position.
+    ///
+    /// # Errors
+    /// A message when the seed or the position do not parse.
+    pub fn rng(&self) -> Result<ChaCha12Rng, String> {
+        use rand::SeedableRng;
+        let bytes: Vec<u8> = (0..self.seed.len())
+            .step_by(2)
+            .map(|i| {
+                self.seed
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<_>>()
+            .ok_or("a generator seed is not hexadecimal")?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "a generator seed is not 32 bytes")?;
+        let pos: u128 = self
+            .word_pos
+            .parse()
+            .map_err(|_| "a generator position is not a number")?;
+        let mut rng = ChaCha12Rng::from_seed(seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(pos);
+        Ok(rng)
+    }
+}
+
+/// The best epoch so far (by dev macro-F1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Best {
+    pub macro_f1: f64,
+    pub epoch: usize,
+    pub metrics: Metrics,
+}
+
+/// A training run's state after an epoch, without its tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    pub format: u32,
+    /// The settings and data the run was started with.
+    pub run: serde_json::Value,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// Early stopping ended the run after `epochs_done`.
+    pub stopped: bool,
+    /// The training examples' order after the last shuffle.
+    pub order: Vec<usize>,
+    /// Shuffling and head dropout.
+    pub rng: RngState,
+    /// Encoder dropout.
+    pub dropout_rng: RngState,
+    pub best: Option<Best>,
+    /// One record per finished epoch.
+    pub history: Vec<serde_json::Value>,
+    /// The safetensors file beside the state: `param/NAME`, `m/NAME`,
+    /// `v/NAME` and `best/NAME` for each trained parameter.
+    pub tensors: String,
+}
+
+/// A checkpoint folder.
+#[derive(Debug)]
+pub struct Checkpoint {
+    dir: PathBuf,
+}
+
+impl Checkpoint {
+    /// Opens `dir`, creating it when missing.
+    ///
+    /// # Errors
+    /// [`CheckpointError::NotAFolder`] for a file; [`CheckpointError::Foreign`]
+    /// when it holds files graft did not write; [`CheckpointError::Io`]
+    /// when it cannot be created or listed.
+    pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
+        let io = |e: std::io::Error| CheckpointError::Io {
+            dir: dir.into(),
+            message: e.to_string(),
+        };
+        if dir.exists() && !dir.is_dir() {
+            return Err(CheckpointError::NotAFolder(dir.into()));
+        }
+        std::fs::create_dir_all(dir).map_err(io)?;
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with(PREFIX) {
+                return Err(CheckpointError::Foreign {
+                    dir: dir.into(),
+                    example: name.into_owned(),
+                });
+            }
+        }
+        Ok(Self { dir: dir.into() })
+    }
+
+    /// The saved state, when there is one, after checking it is `run`'s.
+    /// Its tensors are read by [`Self::tensors`].
+    ///
+    /// # Errors
+    /// [`CheckpointError::OtherRun`] naming the settings that differ;
+    /// [`CheckpointError::Corrupt`] for a state that does not parse or is of
+    /// another format.
+    pub fn state(&self, run: &serde_json::Value) -> Result<Option<TrainState>, CheckpointError> {
+        let path = self.dir.join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.corrupt(format!("{}: {e}", path.display()))),
+        };
+        let state: TrainState = serde_json::from_str(&text)
+            .map_err(|e| self.corrupt(format!("{}: {e}", path.display())))?;
+        if state.format != STATE_FORMAT {
+            return Err(self.corrupt(format!(
+                "its format is {}, this graft writes {STATE_FORMAT}",
+                state.format
+            )));
+        }
+        let mut differences = Vec::new();
+        differ("", &state.run, run, &mut differences);
+        if !differences.is_empty() {
+            return Err(CheckpointError::OtherRun {
+                dir: self.dir.clone(),
+                differences,
+            });
+        }
+        Ok(Some(state))
+    }
+
+    /// The tensors of `state`, by name.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Corrupt`] when the file is missing or unreadable.
+    pub fn tensors(&self, state: &TrainState) -> Result<HashMap<String, Tensor>, CheckpointError> {
+        if state.tensors.contains('/') || !state.tensors.starts_with(PREFIX) {
+            return Err(self.corrupt(format!("it names the file {:?}", state.tensors)));
+        }
+        let path = self.dir.join(&state.tensors);
+        candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+            .map_err(|e| self.corrupt(format!("{}: {e}", path.display())))
+    }
+
+    /// Saves `state` (whose `tensors` field is set here) and `tensors`:
+    /// the tensors to a new file, then the state by a rename, then the
+    /// previous tensor file is deleted.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Io`] when a file cannot be written.
+    pub fn save(
+        &self,
+        state: &mut TrainState,
+        tensors: &HashMap<String, Tensor>,
+    ) -> Result<(), CheckpointError> {
+        let previous = std::fs::read_to_string(self.dir.join(STATE_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str::<TrainState>(&t).ok())
+            .map(|s| s.tensors);
+        state.tensors = format!("{PREFIX}epoch-{}.safetensors", state.epochs_done);
+        let io = |message: String| CheckpointError::Io {
+            dir: self.dir.clone(),
+            message,
+        };
+        let staged = self.dir.join(format!("{}.tmp", state.tensors));
+        candle_core::safetensors::save(tensors, &staged)
+            .map_err(|e| io(format!("writing {}: {e}", staged.display())))?;
+        std::fs::rename(&staged, self.dir.join(&state.tensors))
+            .map_err(|e| io(format!("writing {}: {e}", state.tensors)))?;
+        let json = serde_json::to_vec(state).map_err(|e| io(e.to_string()))?;
+        let staged = self.dir.join(format!("{STATE_FILE}.tmp"));
+        std::fs::write(&staged, json)
+            .and_then(|()| std::fs::rename(&staged, self.dir.join(STATE_FILE)))
+            .map_err(|e| io(format!("writing {STATE_FILE}: {e}")))?;
+        if let Some(old) = previous.filter(|old| *old != state.tensors && old.starts_with(PREFIX)) {
+            let _ = std::fs::remove_file(self.dir.join(old));
+        }
+        Ok(())
+    }
+
+    /// Deletes the state and the folder (once the model is written).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Io`] when a file cannot be deleted.
+    pub fn remove(self) -> Result<(), CheckpointError> {
+        let io = |e: std::io::Error| CheckpointError::Io {
+            dir: self.dir.clone(),
+            message: e.to_string(),
+        };
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.file_name().to_string_lossy().starts_with(PREFIX) {
+                std::fs::remove_file(entry.path()).map_err(io)?;
+            }
+        }
+        // Left in place when something else appeared in it meanwhile.
+        let _ = std::fs::remove_dir(&self.dir);
+        Ok(())
+    }
+
+    fn corrupt(&self, message: String) -> CheckpointError {
+        CheckpointError::Corrupt {
+            dir: self.dir.clone(),
+            message,
+        }
+    }
+}
+
+/// Collects the paths where `saved` and `now` differ, as "path: saved then,
+/// now now".
+fn differ(path: &str, saved: &serde_json::Value, now: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (saved, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                differ(
+                    &sub,
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: {a} then, {b} now")),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn a_generator_goes_on_from_its_saved_position() {
+        let mut a = ChaCha12Rng::seed_from_u64(42);
+        for _ in 0..1001 {
+            a.random::<f32>();
+        }
+        let saved = RngState::of(&a);
+        let json = serde_json::to_string(&saved).unwrap();
+        let mut b = serde_json::from_str::<RngState>(&json)
+            .unwrap()
+            .rng()
+            .unwrap();
+        let (x, y): (Vec<u64>, Vec<u64>) = (0..50)
+            .map(|_| (a.random::<u64>(), b.random::<u64>()))
+            .unzip();
+        assert_eq!(x, y);
+        // The same stream as rand's StdRng from the same seed (graft's
+        // earlier runs drew from it).
+        let mut std = rand::rngs::StdRng::seed_from_u64(7);
+        let mut chacha = ChaCha12Rng::seed_from_u64(7);
+        for _ in 0..100 {
+            assert_eq!(std.random::<u32>(), chacha.random::<u32>());
+        }
+        let bad = RngState {
+            seed: "zz".into(),
+            ..saved.clone()
+        };
+        assert!(bad.rng().unwrap_err().contains("hexadecimal"));
+        let short = RngState {
+            seed: "00ff".into(),
+            ..saved.clone()
+        };
+        assert!(short.rng().unwrap_err().contains("32 bytes"));
+        let pos = RngState {
+            word_pos: "-1".into(),
+            ..saved
+        };
+        assert!(pos.rng().unwrap_err().contains("position"));
+    }
+
+    #[test]
+    fn differences_name_the_setting() {
+        let saved = serde_json::json!({"lr": 5e-5, "data": {"train": {"sha256": "aa"}}, "seed": 1});
+        let now = serde_json::json!({"lr": 1e-4, "data": {"train": {"sha256": "bb"}}, "seed": 1, "extra": true});
+        let mut out = Vec::new();
+        differ("", &saved, &now, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                "data.train.sha256: \"aa\" then, \"bb\" now".to_string(),
+                "extra: null then, true now".to_string(),
+                "lr: 0.00005 then, 0.0001 now".to_string(),
+            ]
+        );
+    }
+}
