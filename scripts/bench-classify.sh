@@ -18,7 +18,10 @@
 # with the best checkpoint; then the table is written by
 # scripts/classify/bench_table.py from docs/bench-classify-runs.jsonl, the
 # committed record of every run's figures, into which this machine's runs are
-# merged first (so the rows of runs made elsewhere stay).
+# merged first (so the rows of runs made elsewhere stay). Fine-tuning runs
+# save their state after every epoch (graft train --checkpoint-dir, under
+# data/bench-classify/checkpoints): a run that was stopped resumes where it
+# stopped when the script is run again with the same settings.
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
@@ -78,6 +81,11 @@ store() { # store NAME GRAPH: a data dir holding one graph
   fi
   echo "$dir"
 }
+
+# Binaries older than --checkpoint-dir (GRAFT=... to finish a configuration
+# with the build that began it) run without it.
+checkpoints=
+"$GRAFT" train --help | grep -q -- --checkpoint-dir && checkpoints=1
 
 for ds in $DATASETS; do
   case $ds in
@@ -196,14 +204,30 @@ for ds in $DATASETS; do
           fi
           pretrain_s=$(cat "$base.wall_s")
         fi
+        # Fine-tuning saves its state after every epoch, so a run that was
+        # stopped (the machine, a session's end) resumes when the script is
+        # run again; its time then adds the earlier epochs' seconds (not the
+        # earlier attempt's input preparation).
+        resumed=
+        if [ "${regime%%+*}" != frozen ] && [ -n "$checkpoints" ]; then
+          checkpoint=$WORK/checkpoints/$(basename "$run")
+          flags+=(--checkpoint-dir "$checkpoint")
+          if [ -f "$checkpoint/graft-train-state.json" ]; then
+            read -r prior_s resumed < <(python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+print(sum(h["seconds"] for h in s["history"]), s["epochs_done"])' "$checkpoint/graft-train-state.json")
+            reused_s=$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$reused_s" "$prior_s")
+            echo "   resuming after epoch $resumed ($checkpoint)" >&2
+          fi
+        fi
         "$GRAFT" --data-dir "$data_dir" train --model "$base" \
           --train "data/datasets/$ds/train.jsonl" --dev "data/datasets/$ds/dev.jsonl" --test "data/datasets/$ds/test.jsonl" \
           --out "$run" "${flags[@]}" "${extra[@]}" > "$run.stdout"
         end=$(date +%s.%N)
         # The wall time includes the pre-training: run now (inside start..end)
         # or reused from another run (its recorded seconds added).
-        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; t['graph']=sys.argv[7]; json.dump(c,open(p,'w'),indent=1)" \
-          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build" "$graph"
+        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; t['graph']=sys.argv[7]; t['resumed_after_epoch']=int(sys.argv[8]) if sys.argv[8] else None; json.dump(c,open(p,'w'),indent=1)" \
+          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build" "$graph" "$resumed"
       done
     done
   done
