@@ -790,9 +790,30 @@ fn long_run<'a>(
     train_args(train, dev, out, model, &flags)
 }
 
+/// Runs `graft ARGS` and kills it (SIGKILL) once it prints a line on
+/// stderr that starts with `line`.
+fn kill_after_line(data_dir: &Path, args: &[&str], line: &str) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(graft_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    for printed in BufReader::new(stderr).lines() {
+        if printed.unwrap().starts_with(line) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
-    use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let (train, dev, _) = write_set(tmp.path());
     let model = tiny();
@@ -812,22 +833,7 @@ fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
         &model,
         &["--checkpoint-dir", ckpt_s],
     );
-    let mut child = std::process::Command::new(graft_bin())
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    for line in BufReader::new(stderr).lines() {
-        if line.unwrap().starts_with("epoch 3:") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_line(tmp.path(), &args, "epoch 3:");
     assert!(!resumed.exists(), "a stopped run writes no model");
     assert!(ckpt.join("graft-train-state.json").is_file());
     let state: serde_json::Value =
@@ -982,6 +988,31 @@ fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
         );
         assert!(!out_bad.exists(), "{name}");
     }
+}
+
+#[test]
+fn a_stopped_top_layers_run_resumes_to_the_same_model() {
+    // The top layer trains on the cached output of the layer below.
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, _) = write_set(tmp.path());
+    let model = tiny();
+    let top = ["--train-layers", "1", "--group-by-length"];
+    let straight = tmp.path().join("straight");
+    graft_ok(tmp.path(), &long_run(&train, &dev, &straight, &model, &top));
+    let resumed = tmp.path().join("resumed");
+    let ckpt = tmp.path().join("ckpt");
+    let mut flags = top.to_vec();
+    flags.extend(["--checkpoint-dir", ckpt.to_str().unwrap()]);
+    let args = long_run(&train, &dev, &resumed, &model, &flags);
+    kill_after_line(tmp.path(), &args, "epoch 5:");
+    let out = graft(tmp.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming after epoch"), "{stderr}");
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(resumed.join("model.safetensors")).unwrap()
+    );
 }
 
 #[test]
