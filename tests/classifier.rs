@@ -790,28 +790,6 @@ fn long_run<'a>(
     train_args(train, dev, out, model, &flags)
 }
 
-/// Runs `graft ARGS` and kills it (SIGKILL) once it prints a line on
-/// stderr that starts with `line`.
-fn kill_after_line(data_dir: &Path, args: &[&str], line: &str) {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(graft_bin())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    for printed in BufReader::new(stderr).lines() {
-        if printed.unwrap().starts_with(line) {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 #[test]
 fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
     let tmp = tempfile::tempdir().unwrap();

@@ -455,3 +455,115 @@ fn truncation_chooses_the_part_of_a_long_text_pretrained_on() {
     );
     assert!(!out.exists());
 }
+
+/// The tiny test encoder (no masked-LM head: a head-only pass comes first).
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/encoder/tiny/bert-bin")
+}
+
+#[test]
+fn a_stopped_pretraining_resumes_and_writes_the_same_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = tmp.path().join("texts.txt");
+    let dev = tmp.path().join("dev.txt");
+    let words = ["the dog sat", "a cat slept", "the old park", "home again"];
+    let lines: Vec<String> = (0..12)
+        .map(|i| format!("{} {i}", words[i % words.len()]))
+        .collect();
+    write(&texts, &lines[..9]);
+    write(&dev, &lines[9..]);
+    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "pretrain",
+            "--model",
+            tiny().to_str().unwrap(),
+            "--texts",
+            texts.to_str().unwrap(),
+            "--dev",
+            dev.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--max-len",
+            "48",
+            "--batch-size",
+            "2",
+            "--head-epochs",
+            "3",
+            "--epochs",
+            "150",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let straight = tmp.path().join("straight");
+    let a = args(&straight, &[]);
+    graft_ok(
+        tmp.path(),
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    let resumed = tmp.path().join("resumed");
+    let ckpt = tmp.path().join("ckpt");
+    let b = args(&resumed, &["--checkpoint-dir", ckpt.to_str().unwrap()]);
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    // Killed inside the head-only passes' stage or just after it.
+    common::kill_after_line(tmp.path(), &b, "epoch 2 (head only)");
+    assert!(!resumed.exists());
+    assert!(ckpt.join("graft-train-state.json").is_file());
+    let out = graft(tmp.path(), &b);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming after epoch"), "{stderr}");
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(resumed.join("model.safetensors")).unwrap(),
+        "a resumed pre-training writes the weights of one that never stopped"
+    );
+    let record = |dir: &Path| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("pretrain.json")).unwrap()).unwrap()
+    };
+    let losses = |r: &Value| -> Vec<Value> {
+        r["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["dev_loss"].clone())
+            .collect()
+    };
+    assert_eq!(losses(&record(&straight)), losses(&record(&resumed)));
+    assert!(!ckpt.exists());
+
+    // Killed later, in the stage that trains the encoder too; then another
+    // run (another seed) is refused by that state.
+    let again = tmp.path().join("again");
+    let c = args(&again, &["--checkpoint-dir", ckpt.to_str().unwrap()]);
+    let c: Vec<&str> = c.iter().map(String::as_str).collect();
+    common::kill_after_line(tmp.path(), &c, "epoch 40:");
+    let other = args(
+        &tmp.path().join("other"),
+        &["--checkpoint-dir", ckpt.to_str().unwrap(), "--seed", "9"],
+    );
+    let other: Vec<&str> = other.iter().map(String::as_str).collect();
+    let out = graft(tmp.path(), &other);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("holds the state of another run")
+            && stderr.contains("seed: 42 then, 9 now"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("other").exists());
+    let out = graft(tmp.path(), &c);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(straight.join("model.safetensors")).unwrap(),
+        std::fs::read(again.join("model.safetensors")).unwrap()
+    );
+}

@@ -1,5 +1,6 @@
-//! Resumable fine-tuning: the state of a training run after each epoch, in
-//! a folder of its own (`graft train --checkpoint-dir`), so a run that was
+//! Resumable training: the state of a fine-tuning or masked-LM
+//! pre-training run after each epoch, in a folder of its own (`graft train
+//! --checkpoint-dir`, `graft pretrain --checkpoint-dir`), so a run that was
 //! stopped (a crash, a reboot, a time limit) goes on from its last finished
 //! epoch instead of from the start, and ends with the model it would have
 //! ended with had it never stopped (the same weights, bit for bit, on the
@@ -20,7 +21,7 @@
 //! the folder, naming what differs.
 
 use super::metrics::Metrics;
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use rand_chacha::ChaCha12Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -104,12 +105,15 @@ impl RngState {
     }
 }
 
-/// The best epoch so far (by dev macro-F1).
+/// The best epoch so far.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Best {
-    pub macro_f1: f64,
+    /// What picks it: the dev macro-F1 (fine-tuning, higher is better) or
+    /// the held-out loss (pre-training, lower is better).
+    pub score: f64,
     pub epoch: usize,
-    pub metrics: Metrics,
+    /// Its dev measures (fine-tuning).
+    pub metrics: Option<Metrics>,
 }
 
 /// A training run's state after an epoch, without its tensors.
@@ -120,7 +124,11 @@ pub struct TrainState {
     pub run: serde_json::Value,
     /// Epochs finished.
     pub epochs_done: usize,
-    /// Optimizer steps taken.
+    /// The stage the last finished epoch belongs to (pre-training: 0 for
+    /// the head-only passes, 1 after; fine-tuning has one, 0).
+    pub stage: usize,
+    /// Optimizer steps taken in that stage (its schedule's position and
+    /// AdamW's bias-correction t).
     pub steps: usize,
     /// Early stopping ended the run after `epochs_done`.
     pub stopped: bool,
@@ -174,7 +182,7 @@ impl Checkpoint {
     }
 
     /// The saved state, when there is one, after checking it is `run`'s.
-    /// Its tensors are read by [`Self::tensors`].
+    /// Its tensors are read by [`Self::load_tensors`].
     ///
     /// # Errors
     /// [`CheckpointError::OtherRun`] naming the settings that differ;
@@ -210,7 +218,10 @@ impl Checkpoint {
     ///
     /// # Errors
     /// [`CheckpointError::Corrupt`] when the file is missing or unreadable.
-    pub fn tensors(&self, state: &TrainState) -> Result<HashMap<String, Tensor>, CheckpointError> {
+    pub fn load_tensors(
+        &self,
+        state: &TrainState,
+    ) -> Result<HashMap<String, Tensor>, CheckpointError> {
         if state.tensors.contains('/') || !state.tensors.starts_with(PREFIX) {
             return Err(self.corrupt(format!("it names the file {:?}", state.tensors)));
         }
@@ -275,12 +286,88 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Sets `vars` (named `names`) to their saved values and returns the
+    /// best epoch's values (in the same order) and the AdamW moments saved
+    /// with them, by name (those of the parameters the last stage trained).
+    ///
+    /// # Errors
+    /// [`CheckpointError::Corrupt`] when a value is missing or of another
+    /// shape; [`CheckpointError::Io`] when a variable cannot be set.
+    pub fn restore(
+        &self,
+        tensors: &HashMap<String, Tensor>,
+        names: &[String],
+        vars: &[Var],
+    ) -> Result<Restored, CheckpointError> {
+        let get = |key: String, like: &Var| -> Result<Option<Tensor>, CheckpointError> {
+            let Some(t) = tensors.get(&key) else {
+                return Ok(None);
+            };
+            if t.dims() != like.dims() {
+                return Err(self.corrupt(format!(
+                    "{key} is {:?}, the parameter is {:?}",
+                    t.dims(),
+                    like.dims()
+                )));
+            }
+            Ok(Some(t.clone()))
+        };
+        let need = |key: String, like: &Var| -> Result<Tensor, CheckpointError> {
+            get(key.clone(), like)?.ok_or_else(|| self.corrupt(format!("no tensor {key}")))
+        };
+        let mut restored = Restored {
+            best: Vec::with_capacity(vars.len()),
+            moments: HashMap::new(),
+        };
+        for (name, var) in names.iter().zip(vars) {
+            var.set(&need(format!("param/{name}"), var)?)
+                .map_err(|e| self.corrupt(e.to_string()))?;
+            restored.best.push(need(format!("best/{name}"), var)?);
+            if let (Some(m), Some(v)) = (
+                get(format!("m/{name}"), var)?,
+                get(format!("v/{name}"), var)?,
+            ) {
+                restored.moments.insert(name.clone(), (m, v));
+            }
+        }
+        Ok(restored)
+    }
+
     fn corrupt(&self, message: String) -> CheckpointError {
         CheckpointError::Corrupt {
             dir: self.dir.clone(),
             message,
         }
     }
+}
+
+/// What [`Checkpoint::restore`] gives back besides the parameters' values.
+pub struct Restored {
+    /// The best epoch's values, in the order of the names given.
+    pub best: Vec<Tensor>,
+    /// (first, second) AdamW moments by parameter name.
+    pub moments: HashMap<String, (Tensor, Tensor)>,
+}
+
+/// A state's tensors: each of `vars` (named `names`) as it is and as it was
+/// at the best epoch (`best`, same order), and the `moments` of the
+/// optimizer that trains them ([`super::optim::GroupedAdamW::moments`]).
+pub fn tensors(
+    names: &[String],
+    vars: &[Var],
+    best: &[Tensor],
+    moments: Vec<(&str, &Tensor, &Tensor)>,
+) -> HashMap<String, Tensor> {
+    let mut out = HashMap::new();
+    for ((name, var), kept) in names.iter().zip(vars).zip(best) {
+        out.insert(format!("param/{name}"), var.as_tensor().clone());
+        out.insert(format!("best/{name}"), kept.clone());
+    }
+    for (name, m, v) in moments {
+        out.insert(format!("m/{name}"), m.clone());
+        out.insert(format!("v/{name}"), v.clone());
+    }
+    out
 }
 
 /// Collects the paths where `saved` and `now` differ, as "path: saved then,

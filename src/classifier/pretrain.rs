@@ -10,6 +10,9 @@
 //! `BertForMaskedLM`'s names) that `graft train --model` fine-tunes, plus
 //! `pretrain.json` (settings and per-epoch losses).
 
+use super::checkpoint::{
+    self, Best, Checkpoint, CheckpointError, RngState, TrainState, STATE_FORMAT,
+};
 use super::folder::{check_out, write_staged};
 use super::optim::GroupedAdamW;
 use super::train::{clip, epoch_batches, schedule, Progress};
@@ -76,10 +79,14 @@ pub struct PretrainOptions {
     /// projection shrinks to the few thousand rows a task uses; the
     /// remaining entries of the head's output bias are saved as loaded.
     pub full_vocab: bool,
+    /// Save the run's state here after every epoch and, when it already
+    /// holds this run's state, resume after its last epoch (see
+    /// [`super::checkpoint`]); deleted once the folder is written.
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 /// One pass over the texts.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PretrainEpoch {
     /// 1-based, head-only passes first; progress reports the held-out
     /// figures before training as epoch 0 (no train loss: NaN).
@@ -167,6 +174,45 @@ pub fn pretrain(
     if !(opts.lr.is_finite() && opts.lr > 0.0) {
         return bad(format!("--lr {}: give a positive learning rate", opts.lr));
     }
+    let checkpoint = match &opts.checkpoint_dir {
+        Some(dir) => {
+            if dir == &opts.out || dir == &opts.base {
+                return bad(format!(
+                    "--checkpoint-dir {}: give a folder of its own, not --out or --model",
+                    dir.display()
+                ));
+            }
+            let digest = |set: &[String]| {
+                use sha2::Digest;
+                let mut h = sha2::Sha256::new();
+                for text in set {
+                    h.update((text.len() as u64).to_le_bytes());
+                    h.update(text.as_bytes());
+                }
+                h.finalize()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            };
+            // Every option but where things go, and the texts.
+            let settings = serde_json::json!({
+                "base": std::fs::canonicalize(&opts.base).unwrap_or_else(|_| opts.base.clone()),
+                "base_files": super::train::base_files(&opts.base),
+                "max_tokens": opts.max_tokens, "truncation": opts.truncation,
+                "epochs": opts.epochs, "batch_size": opts.batch_size, "lr": opts.lr,
+                "warmup": opts.warmup, "weight_decay": opts.weight_decay,
+                "mask_rate": opts.mask_rate, "seed": opts.seed, "clip_norm": opts.clip_norm,
+                "train_embeddings": opts.train_embeddings, "head_epochs": opts.head_epochs,
+                "head_lr": opts.head_lr, "full_vocab": opts.full_vocab,
+                "texts": {"count": texts.len(), "sha256": digest(texts)},
+                "dev_texts": {"count": dev_texts.len(), "sha256": digest(dev_texts)},
+            });
+            let checkpoint = Checkpoint::open(dir)?;
+            let state = checkpoint.state(&settings)?;
+            Some((checkpoint, settings, state))
+        }
+        None => None,
+    };
     let (mut encoder, mut leftover) = Encoder::load_with_weights(&opts.base, true)?;
     encoder.set_max_tokens(opts.max_tokens)?;
     let config = encoder.config().clone();
@@ -294,7 +340,8 @@ pub fn pretrain(
         ),
         (None, false) => Some(encoder.model().word_embeddings().detach()),
     };
-    let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+    // ChaCha12: `StdRng`'s stream, with a position that can be saved.
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(opts.seed);
     // Held-out masks: drawn once, so every epoch is measured on the same task.
     let dev_masked: Vec<Masked> = {
         let mut dev_rng = rand::rngs::StdRng::seed_from_u64(opts.seed ^ 0x9e37_79b9);
@@ -426,6 +473,46 @@ pub fn pretrain(
     let steps_per_epoch = train_ids.len().div_ceil(opts.batch_size);
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Vec<Tensor>)> = None;
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    // A saved state: the parameters, the best epoch, the generators and
+    // the order now; the stage's optimizer state when its stage starts.
+    let mut resume = None;
+    if let Some((checkpoint, _, Some(state))) = &checkpoint {
+        let corrupt = |message: String| {
+            ClassifierError::Checkpoint(CheckpointError::Corrupt {
+                dir: opts.checkpoint_dir.clone().unwrap_or_default(),
+                message,
+            })
+        };
+        if state.order.len() != order.len() || state.epochs_done > head_epochs + opts.epochs {
+            return Err(corrupt("its text order or epoch count does not fit".into()));
+        }
+        let restored = checkpoint.restore(&checkpoint.load_tensors(state)?, &names, &vars)?;
+        let Some(b) = &state.best else {
+            return Err(corrupt("it has no best epoch".into()));
+        };
+        best = Some((b.score, b.epoch, restored.best));
+        history = state
+            .history
+            .iter()
+            .map(|r| serde_json::from_value::<PretrainEpoch>(r.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt(format!("an epoch record: {e}")))?;
+        order.clone_from(&state.order);
+        rng = state.rng.rng().map_err(corrupt)?;
+        model.set_dropout_rng(state.dropout_rng.rng().map_err(corrupt)?);
+        progress(Progress::Resumed {
+            epochs_done: state.epochs_done,
+            epochs: head_epochs + opts.epochs,
+            stopped: false,
+        });
+        resume = Some((
+            state.epochs_done,
+            state.stage,
+            state.steps,
+            restored.moments,
+        ));
+    }
     // The head alone first (its variables lead `named`), then everything;
     // each stage with its own optimizer state and schedule.
     let stages = [
@@ -433,7 +520,7 @@ pub fn pretrain(
         (false, opts.epochs, opts.lr, &named[..]),
     ];
     let mut epoch = 0;
-    for (head_only, epochs, lr, params) in stages {
+    for (stage, (head_only, epochs, lr, params)) in stages.into_iter().enumerate() {
         if epochs == 0 {
             continue;
         }
@@ -441,7 +528,30 @@ pub fn pretrain(
         let stage_vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
         let total_steps = steps_per_epoch * epochs;
         let mut step = 0;
-        for _ in 0..epochs {
+        // Epochs of this stage a saved state has done already.
+        let mut done = 0;
+        if let Some((epochs_done, saved_stage, steps, moments)) = &resume {
+            done = epochs_done.saturating_sub(epoch).min(epochs);
+            if done > 0 && done < epochs {
+                // Stopped inside this stage: its optimizer goes on.
+                let corrupt = |message: String| {
+                    ClassifierError::Checkpoint(CheckpointError::Corrupt {
+                        dir: opts.checkpoint_dir.clone().unwrap_or_default(),
+                        message,
+                    })
+                };
+                if *saved_stage != stage {
+                    return Err(corrupt(format!(
+                        "its last epoch is of stage {saved_stage}, expected {stage}"
+                    )));
+                }
+                opt.restore(*steps, moments)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                step = *steps;
+            }
+        }
+        epoch += done;
+        for _ in done..epochs {
             epoch += 1;
             let started = std::time::Instant::now();
             let batches = epoch_batches(&mut order, &lengths, opts.batch_size, true, &mut rng);
@@ -492,6 +602,32 @@ pub fn pretrain(
                     .collect::<Result<_, _>>()?;
                 best = Some((score, epoch, snapshot));
             }
+            if let Some((checkpoint, run, _)) = &checkpoint {
+                let (score, best_epoch, snapshot) = best.as_ref().expect("set above");
+                let mut state = TrainState {
+                    format: STATE_FORMAT,
+                    run: run.clone(),
+                    epochs_done: epoch,
+                    stage,
+                    steps: step,
+                    stopped: false,
+                    order: order.clone(),
+                    rng: RngState::of(&rng),
+                    dropout_rng: RngState::of(&model.dropout_rng()),
+                    best: Some(Best {
+                        score: *score,
+                        epoch: *best_epoch,
+                        metrics: None,
+                    }),
+                    history: history
+                        .iter()
+                        .map(|r| serde_json::to_value(r).expect("plain record"))
+                        .collect(),
+                    tensors: String::new(),
+                };
+                let tensors = checkpoint::tensors(&names, &vars, snapshot, opt.moments());
+                checkpoint.save(&mut state, &tensors)?;
+            }
         }
     }
     let (_, best_epoch, snapshot) = best.expect("at least one epoch (checked above)");
@@ -513,6 +649,9 @@ pub fn pretrain(
     };
     let counts = (train_ids.len(), dev_ids.len(), skipped.len());
     write_folder(opts, &tensors, &pretrained, counts)?;
+    if let Some((checkpoint, ..)) = checkpoint {
+        checkpoint.remove()?;
+    }
     Ok(pretrained)
 }
 

@@ -630,40 +630,15 @@ pub fn train(
     let mut order: Vec<usize> = (0..train_lengths.len()).collect();
     let mut first_epoch = 1;
     if let Some((checkpoint, _, Some(state))) = &checkpoint {
-        let tensors = checkpoint.tensors(state)?;
         let corrupt = |message: String| {
             ClassifierError::Checkpoint(super::checkpoint::CheckpointError::Corrupt {
                 dir: opts.checkpoint_dir.clone().unwrap_or_default(),
                 message,
             })
         };
-        let get = |key: String, like: &Var| -> Result<Tensor, ClassifierError> {
-            let t = tensors
-                .get(&key)
-                .ok_or_else(|| corrupt(format!("no tensor {key}")))?;
-            if t.dims() != like.dims() {
-                return Err(corrupt(format!(
-                    "{key} is {:?}, the parameter is {:?}",
-                    t.dims(),
-                    like.dims()
-                )));
-            }
-            Ok(t.clone())
-        };
-        let mut moments = HashMap::new();
-        let mut snapshot = Vec::new();
-        for (name, var) in names.iter().zip(&vars) {
-            var.set(&get(format!("param/{name}"), var)?)?;
-            moments.insert(
-                name.clone(),
-                (
-                    get(format!("m/{name}"), var)?,
-                    get(format!("v/{name}"), var)?,
-                ),
-            );
-            snapshot.push(get(format!("best/{name}"), var)?);
-        }
-        opt.restore(state.steps, &moments)
+        let restored = checkpoint.restore(&checkpoint.load_tensors(state)?, &names, &vars)?;
+        let snapshot = restored.best;
+        opt.restore(state.steps, &restored.moments)
             .map_err(|e| corrupt(e.to_string()))?;
         if state.order.len() != order.len() || state.epochs_done > epochs {
             return Err(corrupt(
@@ -677,10 +652,14 @@ pub fn train(
         order.clone_from(&state.order);
         step = state.steps;
         history.clone_from(&state.history);
-        best = state
-            .best
-            .as_ref()
-            .map(|b| (b.macro_f1, b.epoch, snapshot, b.metrics.clone()));
+        best = match &state.best {
+            Some(Best {
+                score,
+                epoch,
+                metrics: Some(metrics),
+            }) => Some((*score, *epoch, snapshot, metrics.clone())),
+            _ => return Err(corrupt("it has no best epoch".into())),
+        };
         first_epoch = if state.stopped {
             epochs + 1
         } else {
@@ -795,28 +774,21 @@ pub fn train(
         if let Some((checkpoint, run, _)) = &checkpoint {
             let (macro_f1, best_epoch, snapshot, best_metrics) =
                 best.as_ref().expect("set in the first epoch");
-            let mut tensors = HashMap::new();
-            for ((name, var), kept) in names.iter().zip(&vars).zip(snapshot) {
-                tensors.insert(format!("param/{name}"), var.as_tensor().clone());
-                tensors.insert(format!("best/{name}"), kept.clone());
-            }
-            for (name, m, v) in opt.moments() {
-                tensors.insert(format!("m/{name}"), m.clone());
-                tensors.insert(format!("v/{name}"), v.clone());
-            }
+            let tensors = super::checkpoint::tensors(&names, &vars, snapshot, opt.moments());
             let mut state = TrainState {
                 format: STATE_FORMAT,
                 run: run.clone(),
                 epochs_done: epoch,
+                stage: 0,
                 steps: step,
                 stopped: stop,
                 order: order.clone(),
                 rng: RngState::of(&rng),
                 dropout_rng: RngState::of(&encoder.model().dropout_rng()),
                 best: Some(Best {
-                    macro_f1: *macro_f1,
+                    score: *macro_f1,
                     epoch: *best_epoch,
-                    metrics: best_metrics.clone(),
+                    metrics: Some(best_metrics.clone()),
                 }),
                 history: history.clone(),
                 tensors: String::new(),
@@ -903,7 +875,7 @@ pub fn train(
 
 /// The base folder's model files with their sizes in bytes (part of what
 /// identifies a run for a checkpoint: another encoder at the same path).
-fn base_files(base: &Path) -> serde_json::Value {
+pub(crate) fn base_files(base: &Path) -> serde_json::Value {
     [
         "config.json",
         "tokenizer.json",

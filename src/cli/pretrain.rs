@@ -82,6 +82,12 @@ pub struct PretrainArgs {
     /// Default: over the tokens that occur in the texts.
     #[arg(long)]
     pub full_vocab: bool,
+    /// Save the state in this folder after every epoch; the same command
+    /// again after an interruption resumes after the last saved epoch and
+    /// writes the same model. Refused when it holds another run's state.
+    /// Deleted once the model is written.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 pub fn run(args: PretrainArgs) -> CliResult {
@@ -117,6 +123,7 @@ pub fn run(args: PretrainArgs) -> CliResult {
         head_epochs: args.head_epochs,
         head_lr: args.head_lr,
         full_vocab: args.full_vocab,
+        checkpoint_dir: args.checkpoint_dir.clone(),
     };
     let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
     let last_line = std::cell::Cell::new(std::time::Instant::now());

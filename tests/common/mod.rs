@@ -61,6 +61,27 @@ pub fn graft_ok(data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
+/// Runs `graft ARGS` and kills it (SIGKILL) once it prints a line on
+/// stderr that starts with `line`.
+pub fn kill_after_line(data_dir: &Path, args: &[&str], line: &str) {
+    let mut child = std::process::Command::new(graft_bin())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    for printed in BufReader::new(stderr).lines() {
+        if printed.unwrap().starts_with(line) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// A running `graft serve`, killed on drop.
 pub struct Server {
     pub child: Child,
