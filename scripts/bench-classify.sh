@@ -195,9 +195,12 @@ for ds in $DATASETS; do
           if [ ! -f "$base/pretrain.json" ] || [ ! -f "$base.wall_s" ]; then
             mkdir -p "$WORK/pretrained"
             p0=$(date +%s.%N)
+            # Resumable as the fine-tuning (its time: this attempt's).
+            resume_flags=()
+            [ -n "$checkpoints" ] && resume_flags=(--checkpoint-dir "$WORK/checkpoints/$(basename "$base")")
             "$GRAFT" pretrain --model "$encoder" --texts "data/datasets/$ds/train.jsonl" \
               --dev "data/datasets/$ds/dev.jsonl" --out "$base" --epochs "$tapt" \
-              --max-len "$text_len" --seed "$seed" "${pretrain_flags[@]}" > "$base.stdout"
+              --max-len "$text_len" --seed "$seed" "${pretrain_flags[@]}" "${resume_flags[@]}" > "$base.stdout"
             python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$p0" "$(date +%s.%N)" > "$base.wall_s"
           else
             reused_s=$(cat "$base.wall_s")
