@@ -19,24 +19,27 @@
 # data/quickstart before re-running this (the store check would fail), or
 # give this run another store with --data-dir.
 set -euo pipefail
+CALLER_DIR=$PWD  # a relative --data-dir is the caller's, not the repository's
 cd "$(dirname "$0")/.."
 
 SERVE=1 BUILD=1
 DATA=data/quickstart  # the store (graft's --data-dir)
+DATA_GIVEN=
 while [ $# -gt 0 ]; do
   case $1 in
     --no-serve) SERVE=0 ;;
     --no-build) BUILD=0 ;;
-    --data-dir=*) DATA=${1#--data-dir=} ;;
+    --data-dir=*) DATA=${1#--data-dir=} DATA_GIVEN=1 ;;
     --data-dir)
       [ $# -ge 2 ] && [ -n "$2" ] || { echo "quickstart: --data-dir needs a folder (--data-dir /srv/graft)" >&2; exit 2; }
-      DATA=$2; shift ;;
+      DATA=$2 DATA_GIVEN=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument '$1' (want --no-serve, --no-build, --data-dir DIR)" >&2; exit 2 ;;
   esac
   shift
 done
 [ -n "$DATA" ] || { echo "quickstart: --data-dir needs a folder (--data-dir /srv/graft)" >&2; exit 2; }
+[ -z "$DATA_GIVEN" ] || case $DATA in /*) ;; *) DATA=$CALLER_DIR/$DATA ;; esac
 
 GRAFT=${GRAFT:-target/release/graft}  # the binary (tests point it at theirs)
 ENCODER=models/all-MiniLM-L6-v2

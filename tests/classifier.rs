@@ -931,20 +931,27 @@ fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
 
     // A damaged state is refused with the way out.
     for (name, damage) in [
-        ("bad-json", "graft-train-state.json"),
+        ("bad-json", "cut"),
+        ("other-format", "format"),
         ("bad-tensors", "tensors"),
     ] {
         let dir = fresh(name);
-        if damage == "tensors" {
-            let file = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
-                .unwrap();
-            let bytes = std::fs::read(&file).unwrap();
-            std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-        } else {
-            std::fs::write(dir.join(damage), "{\"format\": 1, \"run\": ").unwrap();
+        let state_path = dir.join("graft-train-state.json");
+        match damage {
+            "tensors" => {
+                // The tensor file the state names (a stop while saving may
+                // have left another one beside it).
+                let named = state["tensors"].as_str().unwrap().to_owned();
+                let file = dir.join(named);
+                let bytes = std::fs::read(&file).unwrap();
+                std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+            }
+            "format" => {
+                let mut other = state.clone();
+                other["format"] = 99.into();
+                std::fs::write(&state_path, other.to_string()).unwrap();
+            }
+            _ => std::fs::write(&state_path, "{\"format\": 1, \"run\": ").unwrap(),
         }
         let out_bad = tmp.path().join(format!("{name}-model"));
         let out = graft(
@@ -964,6 +971,9 @@ fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
                 && stderr.contains("delete the folder to start over"),
             "{name}: {stderr}"
         );
+        if damage == "format" {
+            assert!(stderr.contains("its format is 99"), "{stderr}");
+        }
         assert!(!out_bad.exists(), "{name}");
     }
 }
@@ -1004,10 +1014,19 @@ fn unusable_checkpoint_folders_are_refused_before_training() {
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    // The same folder as --out, spelled otherwise; inside --out; the
+    // --model folder; inside it.
+    let out_alias = tmp.path().join(".").join("model");
+    let inside_out = out.join("state");
+    let inside_model = model.join("state");
     for (dir, message) in [
         (file.clone(), "not a folder"),
         (foreign.clone(), "holds other files (notes.txt)"),
-        (out.clone(), "give a folder of its own"),
+        (out.clone(), "apart from --out"),
+        (out_alias, "apart from --out"),
+        (inside_out, "apart from --out"),
+        (model.clone(), "apart from --model"),
+        (inside_model.clone(), "apart from --model"),
     ] {
         let result = graft(
             tmp.path(),
@@ -1024,7 +1043,28 @@ fn unusable_checkpoint_folders_are_refused_before_training() {
         assert!(stderr.contains(message), "{dir:?}: {stderr}");
         assert!(!out.exists(), "{dir:?}");
     }
-    // Nothing of theirs was touched.
+    // The frozen encoder's feature cache is a folder of its own too.
+    let cache = tmp.path().join("cache");
+    let result = graft(
+        tmp.path(),
+        &long_run(
+            &train,
+            &dev,
+            &out,
+            &model,
+            &[
+                "--checkpoint-dir",
+                cache.to_str().unwrap(),
+                "--feature-cache",
+                cache.to_str().unwrap(),
+            ],
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(stderr.contains("apart from --feature-cache"), "{stderr}");
+    // Nothing of theirs was touched, nothing was made.
+    assert!(!inside_model.exists());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
     assert_eq!(
         std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),

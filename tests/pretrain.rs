@@ -488,9 +488,9 @@ fn a_stopped_pretraining_resumes_and_writes_the_same_model() {
             "--batch-size",
             "2",
             "--head-epochs",
-            "3",
+            "60",
             "--epochs",
-            "150",
+            "100",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -509,10 +509,15 @@ fn a_stopped_pretraining_resumes_and_writes_the_same_model() {
     let ckpt = tmp.path().join("ckpt");
     let b = args(&resumed, &["--checkpoint-dir", ckpt.to_str().unwrap()]);
     let b: Vec<&str> = b.iter().map(String::as_str).collect();
-    // Killed inside the head-only passes' stage or just after it.
+    // Killed inside the head-only passes' stage.
     common::kill_after_line(tmp.path(), &b, "epoch 2 (head only)");
     assert!(!resumed.exists());
-    assert!(ckpt.join("graft-train-state.json").is_file());
+    let state = |dir: &Path| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("graft-train-state.json")).unwrap()).unwrap()
+    };
+    let saved = state(&ckpt);
+    assert_eq!(saved["stage"], 0, "{}", saved["epochs_done"]);
+    assert!(saved["epochs_done"].as_u64().unwrap() < 60);
     let out = graft(tmp.path(), &b);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -541,7 +546,9 @@ fn a_stopped_pretraining_resumes_and_writes_the_same_model() {
     let again = tmp.path().join("again");
     let c = args(&again, &["--checkpoint-dir", ckpt.to_str().unwrap()]);
     let c: Vec<&str> = c.iter().map(String::as_str).collect();
-    common::kill_after_line(tmp.path(), &c, "epoch 40:");
+    common::kill_after_line(tmp.path(), &c, "epoch 80:");
+    let saved = state(&ckpt);
+    assert_eq!(saved["stage"], 1, "{}", saved["epochs_done"]);
     let other = args(
         &tmp.path().join("other"),
         &["--checkpoint-dir", ckpt.to_str().unwrap(), "--seed", "9"],

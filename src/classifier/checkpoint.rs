@@ -109,7 +109,9 @@ impl RngState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Best {
     /// What picks it: the dev macro-F1 (fine-tuning, higher is better) or
-    /// the held-out loss (pre-training, lower is better).
+    /// the held-out loss (pre-training, lower is better). NaN is written
+    /// as null.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub score: f64,
     pub epoch: usize,
     /// Its dev measures (fine-tuning).
@@ -144,6 +146,51 @@ pub struct TrainState {
     /// The safetensors file beside the state: `param/NAME`, `m/NAME`,
     /// `v/NAME` and `best/NAME` for each trained parameter.
     pub tensors: String,
+}
+
+/// Refuses a checkpoint folder that is, holds or lies inside one of
+/// `others` (flag name, path): `--out` is replaced as a whole and the
+/// others hold files of their own. Paths are compared resolved (`./out`
+/// and `out` are one folder), whether they exist yet or not.
+///
+/// # Errors
+/// [`CheckpointError::Io`] naming the flag it collides with.
+pub fn check_apart(dir: &Path, others: &[(&str, &Path)]) -> Result<(), CheckpointError> {
+    let resolve = |p: &Path| -> PathBuf {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return c;
+        }
+        let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match (absolute.parent(), absolute.file_name()) {
+            (Some(parent), Some(name)) => std::fs::canonicalize(parent)
+                .map(|c| c.join(name))
+                .unwrap_or(absolute),
+            _ => absolute,
+        }
+    };
+    let me = resolve(dir);
+    for (flag, other) in others {
+        let other = resolve(other);
+        if me.starts_with(&other) || other.starts_with(&me) {
+            return Err(CheckpointError::Io {
+                dir: dir.into(),
+                message: format!(
+                    "give a folder of its own, apart from {flag} {}",
+                    other.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads a number that may have been written as null (JSON has no NaN):
+/// null is NaN.
+///
+/// # Errors
+/// The deserializer's, for anything but a number or null.
+pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// A checkpoint folder.
@@ -195,14 +242,18 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.corrupt(format!("{}: {e}", path.display()))),
         };
-        let state: TrainState = serde_json::from_str(&text)
+        let value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| self.corrupt(format!("{}: {e}", path.display())))?;
-        if state.format != STATE_FORMAT {
+        // The format first: another layout is named as such.
+        let format = value.get("format").and_then(serde_json::Value::as_u64);
+        if format != Some(u64::from(STATE_FORMAT)) {
             return Err(self.corrupt(format!(
-                "its format is {}, this graft writes {STATE_FORMAT}",
-                state.format
+                "its format is {}, this graft reads {STATE_FORMAT}",
+                format.map_or("missing".to_string(), |f| f.to_string())
             )));
         }
+        let state: TrainState = serde_json::from_value(value)
+            .map_err(|e| self.corrupt(format!("{}: {e}", path.display())))?;
         let mut differences = Vec::new();
         differ("", &state.run, run, &mut differences);
         if !differences.is_empty() {
@@ -250,15 +301,21 @@ impl Checkpoint {
             dir: self.dir.clone(),
             message,
         };
+        // On disk (fsync) before the state names it and before the previous
+        // file goes: a power cut leaves the previous state or this one.
+        let sync = |path: &Path| std::fs::File::open(path).and_then(|f| f.sync_all());
         let staged = self.dir.join(format!("{}.tmp", state.tensors));
         candle_core::safetensors::save(tensors, &staged)
             .map_err(|e| io(format!("writing {}: {e}", staged.display())))?;
-        std::fs::rename(&staged, self.dir.join(&state.tensors))
+        sync(&staged)
+            .and_then(|()| std::fs::rename(&staged, self.dir.join(&state.tensors)))
             .map_err(|e| io(format!("writing {}: {e}", state.tensors)))?;
         let json = serde_json::to_vec(state).map_err(|e| io(e.to_string()))?;
         let staged = self.dir.join(format!("{STATE_FILE}.tmp"));
         std::fs::write(&staged, json)
+            .and_then(|()| sync(&staged))
             .and_then(|()| std::fs::rename(&staged, self.dir.join(STATE_FILE)))
+            .and_then(|()| sync(&self.dir))
             .map_err(|e| io(format!("writing {STATE_FILE}: {e}")))?;
         if let Some(old) = previous.filter(|old| *old != state.tensors && old.starts_with(PREFIX)) {
             let _ = std::fs::remove_file(self.dir.join(old));
@@ -275,7 +332,19 @@ impl Checkpoint {
             dir: self.dir.clone(),
             message: e.to_string(),
         };
-        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+        // The state first: a stop half-way leaves no state naming a
+        // deleted file.
+        match std::fs::remove_file(self.dir.join(STATE_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(e)),
+        };
+        for entry in entries {
             let entry = entry.map_err(io)?;
             if entry.file_name().to_string_lossy().starts_with(PREFIX) {
                 std::fs::remove_file(entry.path()).map_err(io)?;
@@ -441,6 +510,26 @@ mod tests {
             ..saved
         };
         assert!(pos.rng().unwrap_err().contains("position"));
+    }
+
+    #[test]
+    fn scores_come_back_bit_for_bit() {
+        // 14/15 is one a plain decimal parse reads one unit in the last
+        // place low (serde_json needs `float_roundtrip`); NaN is written
+        // as null and read as NaN.
+        for score in [14.0 / 15.0, 0.1 + 0.2, 1.0 / 3.0, f64::NAN] {
+            let best = Best {
+                score,
+                epoch: 2,
+                metrics: None,
+            };
+            let back: Best = serde_json::from_str(&serde_json::to_string(&best).unwrap()).unwrap();
+            if score.is_nan() {
+                assert!(back.score.is_nan());
+            } else {
+                assert_eq!(back.score.to_bits(), score.to_bits(), "{score}");
+            }
+        }
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub struct PretrainEpoch {
     /// Whether this pass trained the head alone (the encoder fixed).
     pub head_only: bool,
     /// Mean cross-entropy over the pass's masked tokens (nats).
+    #[serde(deserialize_with = "checkpoint::f64_or_nan")]
     pub train_loss: f64,
     /// Mean cross-entropy on the held-out texts (the same masks every
     /// epoch), when some were given.
@@ -176,12 +177,7 @@ pub fn pretrain(
     }
     let checkpoint = match &opts.checkpoint_dir {
         Some(dir) => {
-            if dir == &opts.out || dir == &opts.base {
-                return bad(format!(
-                    "--checkpoint-dir {}: give a folder of its own, not --out or --model",
-                    dir.display()
-                ));
-            }
+            checkpoint::check_apart(dir, &[("--out", &opts.out), ("--model", &opts.base)])?;
             let digest = |set: &[String]| {
                 use sha2::Digest;
                 let mut h = sha2::Sha256::new();

@@ -328,6 +328,11 @@ pub(crate) fn clip(
 pub struct Trained {
     pub card: ModelCard,
     pub dev: Metrics,
+    /// The checkpoint folder (with `checkpoint_dir`), still there: remove it
+    /// ([`Checkpoint::remove`]) once what follows training (a test
+    /// evaluation written into the card) is done, so a run stopped before
+    /// that resumes without training again.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// Trains a classifier and writes its folder to `opts.out`.
@@ -375,25 +380,19 @@ pub fn train(
         "truncation": opts.limits.truncation,
         "freeze_encoder": opts.freeze_encoder,
     });
+    // The folder is checked now; its state once the inputs are built (they
+    // are part of what identifies the run).
     let checkpoint = match &opts.checkpoint_dir {
         Some(dir) => {
-            if dir == &opts.out || dir == &opts.base {
-                return Err(ClassifierError::Other(format!(
-                    "--checkpoint-dir {}: give a folder of its own, not --out or --model",
-                    dir.display()
-                )));
+            let mut others = vec![
+                ("--out", opts.out.as_path()),
+                ("--model", opts.base.as_path()),
+            ];
+            if let Some(cache) = &opts.feature_cache {
+                others.push(("--feature-cache", cache.as_path()));
             }
-            let run = serde_json::json!({
-                "base": std::fs::canonicalize(&opts.base).unwrap_or_else(|_| opts.base.clone()),
-                "base_files": base_files(&opts.base),
-                "labels": labels, "multi_label": opts.multi_label,
-                "fusion": opts.fusion, "fusion_limits": opts.limits, "pooling": opts.pooling,
-                "graph": graph,
-                "training": settings,
-            });
-            let checkpoint = Checkpoint::open(dir)?;
-            let state = checkpoint.state(&run)?;
-            Some((checkpoint, run, state))
+            super::checkpoint::check_apart(dir, &others)?;
+            Some(Checkpoint::open(dir)?)
         }
         None => None,
     };
@@ -424,6 +423,33 @@ pub fn train(
         progress,
     )?;
     let dev_set = prepare(&encoder, &fuser, labels, dev_examples, knowledge, progress)?;
+    let checkpoint = match checkpoint {
+        Some(checkpoint) => {
+            // Where the data files were read from is not the run's identity
+            // (their SHA-256 is), so they may be given by another path.
+            let mut training = settings.clone();
+            for set in ["train", "dev"] {
+                if let Some(d) = training["data"][set].as_object_mut() {
+                    d.remove("file");
+                }
+            }
+            let run = serde_json::json!({
+                "base": std::fs::canonicalize(&opts.base).unwrap_or_else(|_| opts.base.clone()),
+                "base_files": base_files(&opts.base),
+                "labels": labels, "multi_label": opts.multi_label,
+                "fusion": opts.fusion, "fusion_limits": opts.limits, "pooling": opts.pooling,
+                "graph": graph,
+                "training": training,
+                // The inputs as built (ids, positions, visible matrices,
+                // targets): facts from another graph or link setting, or
+                // another tokenizer, make another run.
+                "inputs": {"train": inputs_digest(&train_set), "dev": inputs_digest(&dev_set)},
+            });
+            let state = checkpoint.state(&run)?;
+            Some((checkpoint, run, state))
+        }
+        None => None,
+    };
     let hidden = encoder.config().hidden_size;
     let n_labels = labels.len();
     let dev = Device::Cpu;
@@ -864,17 +890,16 @@ pub fn train(
         candle_core::safetensors::save(&tensors, staging.join("model.safetensors"))?;
         write_card(staging, &card)
     })?;
-    if let Some((checkpoint, ..)) = checkpoint {
-        checkpoint.remove()?;
-    }
     Ok(Trained {
         card,
         dev: dev_metrics,
+        checkpoint: checkpoint.map(|(c, ..)| c),
     })
 }
 
-/// The base folder's model files with their sizes in bytes (part of what
-/// identifies a run for a checkpoint: another encoder at the same path).
+/// The base folder's model files with their sizes in bytes and
+/// modification times (part of what identifies a run for a checkpoint:
+/// another encoder at the same path; as the feature cache's key).
 pub(crate) fn base_files(base: &Path) -> serde_json::Value {
     [
         "config.json",
@@ -884,11 +909,52 @@ pub(crate) fn base_files(base: &Path) -> serde_json::Value {
     ]
     .into_iter()
     .filter_map(|name| {
-        let len = std::fs::metadata(base.join(name)).ok()?.len();
-        Some((name.to_owned(), serde_json::Value::from(len)))
+        let meta = std::fs::metadata(base.join(name)).ok()?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos().to_string());
+        Some((
+            name.to_owned(),
+            serde_json::json!({"bytes": meta.len(), "modified_ns": modified}),
+        ))
     })
     .collect::<serde_json::Map<_, _>>()
     .into()
+}
+
+/// Feeds sequences (ids, segments, positions, visible matrices) to a hash.
+fn hash_sequences<'a>(h: &mut sha2::Sha256, seqs: impl Iterator<Item = &'a Sequence>) {
+    use sha2::Digest;
+    for s in seqs {
+        h.update((s.len() as u64).to_le_bytes());
+        for v in s
+            .input_ids
+            .iter()
+            .chain(&s.token_type_ids)
+            .chain(s.position_ids.iter().flatten())
+        {
+            h.update(v.to_le_bytes());
+        }
+        if let Some(vis) = &s.visible {
+            h.update(vis.iter().map(|&b| u8::from(b)).collect::<Vec<u8>>());
+        }
+    }
+}
+
+/// SHA-256 (hexadecimal) of a prepared set: its inputs and their targets.
+fn inputs_digest(set: &Prepared) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    hash_sequences(&mut h, set.inputs.iter().map(|i| &i.sequence));
+    for t in &set.targets {
+        h.update((t.len() as u64).to_le_bytes());
+        for &label in t {
+            h.update((label as u64).to_le_bytes());
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The hidden states after the embeddings and the first `layers` layers for
@@ -1012,20 +1078,7 @@ fn feature_key(
             .as_bytes(),
     );
     h.update(format!("{pooling:?}").as_bytes());
-    for s in seqs {
-        h.update((s.len() as u64).to_le_bytes());
-        for v in s
-            .input_ids
-            .iter()
-            .chain(&s.token_type_ids)
-            .chain(s.position_ids.iter().flatten())
-        {
-            h.update(v.to_le_bytes());
-        }
-        if let Some(vis) = &s.visible {
-            h.update(vis.iter().map(|&b| u8::from(b)).collect::<Vec<u8>>());
-        }
-    }
+    hash_sequences(&mut h, seqs.iter());
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 

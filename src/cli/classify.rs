@@ -409,7 +409,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         &on_progress,
     )?;
     progress.finish_and_clear();
-    let mut card = trained.card;
+    let mut card = trained.card.clone();
     let cut = card.training["truncated"]["train"].as_u64().unwrap_or(0);
     if cut > 0 {
         eprintln!(
@@ -435,6 +435,10 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
             "test: accuracy {:.4}, macro-F1 {:.4} ({} examples)",
             metrics.accuracy, metrics.macro_avg.f1, metrics.examples
         );
+    }
+    // Training and the card are complete: the saved state has done its job.
+    if let Some(checkpoint) = trained.checkpoint {
+        checkpoint.remove()?;
     }
     eprintln!(
         "dev (best epoch): accuracy {:.4}, macro-F1 {:.4}; model written to {}",
