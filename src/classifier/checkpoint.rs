@@ -425,7 +425,7 @@ pub fn tensors(
     names: &[String],
     vars: &[Var],
     best: &[Tensor],
-    moments: Vec<(&str, &Tensor, &Tensor)>,
+    moments: Vec<(&str, Tensor, Tensor)>,
 ) -> HashMap<String, Tensor> {
     let mut out = HashMap::new();
     for ((name, var), kept) in names.iter().zip(vars).zip(best) {
@@ -433,8 +433,8 @@ pub fn tensors(
         out.insert(format!("best/{name}"), kept.clone());
     }
     for (name, m, v) in moments {
-        out.insert(format!("m/{name}"), m.clone());
-        out.insert(format!("v/{name}"), v.clone());
+        out.insert(format!("m/{name}"), m);
+        out.insert(format!("v/{name}"), v);
     }
     out
 }

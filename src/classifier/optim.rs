@@ -14,8 +14,11 @@
 //!
 //! AdamW (Loshchilov & Hutter 2019: Adam's bias-corrected moments,
 //! decoupled weight decay; the same arithmetic, in the same order, as
-//! candle-nn's `AdamW`) per (rate, decay) group; every group steps on the
-//! same gradients. The moments are named after their parameters so a
+//! candle-nn's `AdamW`, bit for bit) per (rate, decay) group; every group
+//! steps on the same gradients. Each parameter is updated in place in one
+//! parallel pass over its values, gradient and moments: about 7× faster
+//! than candle-nn's tensor arithmetic on 22.7 M parameters (22 against
+//! 164 ms a step, measured once on this machine with another job running). The moments are named after their parameters so a
 //! training state can be saved and resumed ([`GroupedAdamW::moments`],
 //! [`GroupedAdamW::restore`]).
 
@@ -59,12 +62,82 @@ pub fn rule(name: &str, layers: usize) -> ParamRule {
     }
 }
 
-/// One parameter and its first and second moments (its shape, f32).
+/// One parameter and its first and second moments (as many values, f32,
+/// in the parameter's row-major order).
 struct Slot {
     name: String,
     var: Var,
-    m: Var,
-    v: Var,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+/// One AdamW update of a parameter, in place, in one pass over its values,
+/// its gradient and its moments (candle's tensor arithmetic would make a
+/// dozen temporary tensors of the parameter's size per step). Each value
+/// goes through the same f32 operations, in the same order, as candle-nn's
+/// `AdamW` (a tensor times a scalar is `x · a + 0`, plus a scalar
+/// `x · 1 + a`), so the results are the same bit for bit.
+struct Update<'a> {
+    moments: std::sync::Mutex<(&'a mut [f32], &'a mut [f32])>,
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    scale_m: f32,
+    scale_v: f32,
+    decay: f32,
+    eps: f32,
+    lr: f32,
+}
+
+impl candle_core::InplaceOp2 for Update<'_> {
+    fn name(&self) -> &'static str {
+        "graft-adamw"
+    }
+
+    fn cpu_fwd(
+        &self,
+        theta: &mut candle_core::CpuStorage,
+        theta_layout: &candle_core::Layout,
+        grad: &candle_core::CpuStorage,
+        grad_layout: &candle_core::Layout,
+    ) -> candle_core::Result<()> {
+        use rayon::prelude::*;
+        let grad = crate::encoder::kernels::contiguous_f32(grad, grad_layout, "adamw gradient")?;
+        let Some((start, end)) = theta_layout.contiguous_offsets() else {
+            candle_core::bail!("adamw: the parameter must be contiguous");
+        };
+        let candle_core::CpuStorage::F32(theta) = theta else {
+            candle_core::bail!("adamw: the parameter must be f32");
+        };
+        let theta = &mut theta[start..end];
+        let mut moments = self.moments.lock().unwrap_or_else(|e| e.into_inner());
+        let (m, v) = &mut *moments;
+        if grad.len() != theta.len() || m.len() != theta.len() || v.len() != theta.len() {
+            candle_core::bail!("adamw: parameter, gradient and moments differ in size");
+        }
+        const CHUNK: usize = 16 * 1024;
+        theta
+            .par_chunks_mut(CHUNK)
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(grad.par_chunks(CHUNK))
+            .for_each(|(((theta, m), v), grad)| {
+                for i in 0..theta.len() {
+                    let g = grad[i];
+                    let mi = (m[i] * self.beta1 + 0.0) + (g * self.one_minus_beta1 + 0.0);
+                    let vi = (v[i] * self.beta2 + 0.0) + ((g * g) * self.one_minus_beta2 + 0.0);
+                    let m_hat = mi * self.scale_m + 0.0;
+                    let v_hat = vi * self.scale_v + 0.0;
+                    let decayed = theta[i] * self.decay + 0.0;
+                    let update = m_hat / (v_hat.sqrt() * 1.0 + self.eps);
+                    m[i] = mi;
+                    v[i] = vi;
+                    theta[i] = decayed - (update * self.lr + 0.0);
+                }
+            });
+        Ok(())
+    }
 }
 
 struct Group {
@@ -145,10 +218,17 @@ impl GroupedAdamW {
             let r = rule(&name, layers);
             // Without layer decay every depth trains at the same rate.
             let key = (if layer_decay < 1.0 { r.depth } else { 0 }, r.decay);
+            if var.dtype() != candle_core::DType::F32 {
+                return Err(candle_core::Error::Msg(format!(
+                    "AdamW: {name} is {:?}, graft trains f32",
+                    var.dtype()
+                ))
+                .into());
+            }
             let slot = Slot {
                 name,
-                m: Var::zeros(var.shape(), var.dtype(), var.device())?,
-                v: Var::zeros(var.shape(), var.dtype(), var.device())?,
+                m: vec![0.0; var.elem_count()],
+                v: vec![0.0; var.elem_count()],
                 var,
             };
             match groups.iter_mut().find(|(k, _)| *k == key) {
@@ -182,25 +262,30 @@ impl GroupedAdamW {
     pub fn step(&mut self, lr: f64, grads: &GradStore) -> candle_core::Result<()> {
         self.step_t += 1;
         let t = self.step_t as i32;
-        for g in &self.groups {
+        for g in &mut self.groups {
             let p = &g.params;
             let lr = lr * g.scale;
             let scale_m = 1.0 / (1.0 - p.beta1.powi(t));
             let scale_v = 1.0 / (1.0 - p.beta2.powi(t));
-            for slot in &g.slots {
+            for slot in &mut g.slots {
                 let Some(grad) = grads.get(&slot.var) else {
                     continue;
                 };
-                let m = ((slot.m.as_tensor() * p.beta1)? + (grad * (1.0 - p.beta1))?)?;
-                let v = ((slot.v.as_tensor() * p.beta2)? + (grad.sqr()? * (1.0 - p.beta2))?)?;
-                let m_hat = (&m * scale_m)?;
-                let v_hat = (&v * scale_v)?;
-                let theta = (slot.var.as_tensor() * (1.0 - lr * p.weight_decay))?;
-                let update = (m_hat / (v_hat.sqrt()? + p.eps)?)?;
-                let theta = (theta - (update * lr)?)?;
-                slot.m.set(&m)?;
-                slot.v.set(&v)?;
-                slot.var.set(&theta)?;
+                // f64 → f32 as candle converts a scalar operand.
+                let update = Update {
+                    moments: std::sync::Mutex::new((&mut slot.m, &mut slot.v)),
+                    beta1: p.beta1 as f32,
+                    one_minus_beta1: (1.0 - p.beta1) as f32,
+                    beta2: p.beta2 as f32,
+                    one_minus_beta2: (1.0 - p.beta2) as f32,
+                    scale_m: scale_m as f32,
+                    scale_v: scale_v as f32,
+                    decay: (1.0 - lr * p.weight_decay) as f32,
+                    eps: p.eps as f32,
+                    lr: lr as f32,
+                };
+                let grad = grad.contiguous()?;
+                slot.var.as_tensor().inplace_op2(&grad, &update)?;
             }
         }
         Ok(())
@@ -212,12 +297,22 @@ impl GroupedAdamW {
     }
 
     /// Every parameter's name with its first and second moments (tensors
-    /// of the parameter's shape), for saving a training state.
-    pub fn moments(&self) -> Vec<(&str, &Tensor, &Tensor)> {
+    /// of the parameter's shape, copies), for saving a training state.
+    ///
+    /// # Errors
+    /// A candle error building a tensor (none expected: the sizes match).
+    pub fn moments(&self) -> candle_core::Result<Vec<(&str, Tensor, Tensor)>> {
         self.groups
             .iter()
             .flat_map(|g| &g.slots)
-            .map(|s| (s.name.as_str(), s.m.as_tensor(), s.v.as_tensor()))
+            .map(|s| {
+                let shape = s.var.shape();
+                Ok((
+                    s.name.as_str(),
+                    Tensor::from_slice(&s.m, shape, s.var.device())?,
+                    Tensor::from_slice(&s.v, shape, s.var.device())?,
+                ))
+            })
             .collect()
     }
 
@@ -232,7 +327,7 @@ impl GroupedAdamW {
         steps: usize,
         moments: &HashMap<String, (Tensor, Tensor)>,
     ) -> Result<(), RestoreError> {
-        for slot in self.groups.iter().flat_map(|g| &g.slots) {
+        for slot in self.groups.iter_mut().flat_map(|g| &mut g.slots) {
             let (m, v) = moments
                 .get(&slot.name)
                 .ok_or_else(|| RestoreError::Missing(slot.name.clone()))?;
@@ -245,8 +340,8 @@ impl GroupedAdamW {
                     });
                 }
             }
-            slot.m.set(m)?;
-            slot.v.set(v)?;
+            slot.m = m.flatten_all()?.to_vec1::<f32>()?;
+            slot.v = v.flatten_all()?.to_vec1::<f32>()?;
         }
         self.step_t = steps;
         Ok(())
@@ -472,6 +567,53 @@ mod tests {
         assert_eq!(ours.steps(), 5);
     }
 
+    /// The same over a parameter of many chunks (the update runs in
+    /// parallel over chunks of 16k values) with varied gradients.
+    #[test]
+    fn the_same_steps_as_candle_nn_adamw_on_a_large_parameter() {
+        use candle_nn::Optimizer;
+        let dev = Device::Cpu;
+        let n = 50_003;
+        let init = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
+        let coef = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
+        let ours = Var::from_tensor(&init).unwrap();
+        let theirs = Var::from_tensor(&init.copy().unwrap()).unwrap();
+        let params = ParamsAdamW {
+            lr: 0.003,
+            weight_decay: 0.01,
+            ..ParamsAdamW::default()
+        };
+        let grads = |w: &Var| {
+            ((w.as_tensor() * &coef).unwrap().sum_all().unwrap()
+                + (w.as_tensor().sqr().unwrap().sum_all().unwrap() * 0.05).unwrap())
+            .unwrap()
+            .backward()
+            .unwrap()
+        };
+        let mut a = GroupedAdamW::new(
+            vec![("encoder.layer.0.output.dense.weight".into(), ours.clone())],
+            1,
+            1.0,
+            params.clone(),
+        )
+        .unwrap();
+        let mut b = candle_nn::AdamW::new(vec![theirs.clone()], params).unwrap();
+        for step in 0..4 {
+            let lr = 0.003 / (step + 1) as f64;
+            a.step(lr, &grads(&ours)).unwrap();
+            b.set_learning_rate(lr);
+            b.step(&grads(&theirs)).unwrap();
+            let (x, y) = (
+                ours.as_tensor().to_vec1::<f32>().unwrap(),
+                theirs.as_tensor().to_vec1::<f32>().unwrap(),
+            );
+            assert!(
+                x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "step {step}"
+            );
+        }
+    }
+
     /// Stepping 2 times, saving the moments, and stepping 3 more from a new
     /// optimizer restored from them is stepping 5 times.
     #[test]
@@ -499,8 +641,9 @@ mod tests {
         }
         let saved: HashMap<String, (Tensor, Tensor)> = first
             .moments()
+            .unwrap()
             .into_iter()
-            .map(|(n, m, v)| (n.to_owned(), (m.copy().unwrap(), v.copy().unwrap())))
+            .map(|(n, m, v)| (n.to_owned(), (m, v)))
             .collect();
         // A new process: fresh variables set to the saved values.
         let again = pair(&dev);

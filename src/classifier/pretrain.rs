@@ -621,7 +621,7 @@ pub fn pretrain(
                         .collect(),
                     tensors: String::new(),
                 };
-                let tensors = checkpoint::tensors(&names, &vars, snapshot, opt.moments());
+                let tensors = checkpoint::tensors(&names, &vars, snapshot, opt.moments()?);
                 checkpoint.save(&mut state, &tensors)?;
             }
         }

@@ -800,7 +800,7 @@ pub fn train(
         if let Some((checkpoint, run, _)) = &checkpoint {
             let (macro_f1, best_epoch, snapshot, best_metrics) =
                 best.as_ref().expect("set in the first epoch");
-            let tensors = super::checkpoint::tensors(&names, &vars, snapshot, opt.moments());
+            let tensors = super::checkpoint::tensors(&names, &vars, snapshot, opt.moments()?);
             let mut state = TrainState {
                 format: STATE_FORMAT,
                 run: run.clone(),
