@@ -16,9 +16,13 @@
 //! decoupled weight decay; the same arithmetic, in the same order, as
 //! candle-nn's `AdamW`, bit for bit) per (rate, decay) group; every group
 //! steps on the same gradients. Each parameter is updated in place in one
-//! parallel pass over its values, gradient and moments: about 7× faster
-//! than candle-nn's tensor arithmetic on 22.7 M parameters (22 against
-//! 164 ms a step, measured once on this machine with another job running). The moments are named after their parameters so a
+//! pass over its values, gradient and moments: about 5× faster than
+//! candle-nn's tensor arithmetic on 22.7 M parameters (24–25 against
+//! 110–132 ms a step, measured twice, once each, on an idle machine; one
+//! thread, as fast as two here, the pass being memory-bound, and it leaves
+//! the other core to candle's spinning pool). In a whole training step of
+//! all-MiniLM-L6-v2 (≈ 1.8 s) that is ≈ 0.1 s, within this machine's
+//! run-to-run spread (`docs/performance.md`). The moments are named after their parameters so a
 //! training state can be saved and resumed ([`GroupedAdamW::moments`],
 //! [`GroupedAdamW::restore`]).
 
@@ -102,7 +106,6 @@ impl candle_core::InplaceOp2 for Update<'_> {
         grad: &candle_core::CpuStorage,
         grad_layout: &candle_core::Layout,
     ) -> candle_core::Result<()> {
-        use rayon::prelude::*;
         let grad = crate::encoder::kernels::contiguous_f32(grad, grad_layout, "adamw gradient")?;
         let Some((start, end)) = theta_layout.contiguous_offsets() else {
             candle_core::bail!("adamw: the parameter must be contiguous");
@@ -118,10 +121,10 @@ impl candle_core::InplaceOp2 for Update<'_> {
         }
         const CHUNK: usize = 16 * 1024;
         theta
-            .par_chunks_mut(CHUNK)
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .zip(grad.par_chunks(CHUNK))
+            .chunks_mut(CHUNK)
+            .zip(m.chunks_mut(CHUNK))
+            .zip(v.chunks_mut(CHUNK))
+            .zip(grad.chunks(CHUNK))
             .for_each(|(((theta, m), v), grad)| {
                 for i in 0..theta.len() {
                     let g = grad[i];
