@@ -31,7 +31,8 @@ while [ $# -gt 0 ]; do
     --no-build) BUILD=0 ;;
     --data-dir=*) DATA=${1#--data-dir=} DATA_GIVEN=1 ;;
     --data-dir)
-      [ $# -ge 2 ] && [ -n "$2" ] || { echo "quickstart: --data-dir needs a folder (--data-dir /srv/graft)" >&2; exit 2; }
+      # A flag after it is not a folder name (--data-dir --no-serve).
+      [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#-}" = "$2" ] || { echo "quickstart: --data-dir needs a folder (--data-dir /srv/graft)" >&2; exit 2; }
       DATA=$2 DATA_GIVEN=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "quickstart: unknown argument '$1' (want --no-serve, --no-build, --data-dir DIR)" >&2; exit 2 ;;
@@ -136,8 +137,10 @@ cat <<EOF
     'graft --data-dir $DATA graph ...', 'train' or 'classify', or re-running this script.
 EOF
 if [ $SERVE = 0 ]; then
+  # Absolute paths, so the command works from any directory.
+  abs() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s' "$PWD/$1" ;; esac; }
   say "--no-serve: not starting. To serve:"
-  say "$GRAFT --data-dir $DATA serve --bind $BIND --model bbc=$MODEL --encoder $ENCODER"
+  say "$(abs "$GRAFT") --data-dir $(abs "$DATA") serve --bind $BIND --model bbc=$(abs "$MODEL") --encoder $(abs "$ENCODER")"
   exit 0
 fi
 exec "$GRAFT" --data-dir "$DATA" serve --bind "$BIND" --model "bbc=$MODEL" --encoder "$ENCODER"

@@ -983,7 +983,14 @@ fn a_stopped_top_layers_run_resumes_to_the_same_model() {
     // The top layer trains on the cached output of the layer below.
     let tmp = tempfile::tempdir().unwrap();
     let (train, dev, _) = write_set(tmp.path());
-    let model = tiny();
+    // A copy of the tiny model, whose files are touched between the stop
+    // and the resume (same content: the same run).
+    let model = tmp.path().join("tiny");
+    std::fs::create_dir(&model).unwrap();
+    for entry in std::fs::read_dir(tiny()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), model.join(entry.file_name())).unwrap();
+    }
     let top = ["--train-layers", "1", "--group-by-length"];
     let straight = tmp.path().join("straight");
     graft_ok(tmp.path(), &long_run(&train, &dev, &straight, &model, &top));
@@ -993,6 +1000,24 @@ fn a_stopped_top_layers_run_resumes_to_the_same_model() {
     flags.extend(["--checkpoint-dir", ckpt.to_str().unwrap()]);
     let args = long_run(&train, &dev, &resumed, &model, &flags);
     kill_after_line(tmp.path(), &args, "epoch 5:");
+    for entry in std::fs::read_dir(&model).unwrap() {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry.unwrap().path())
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+            .unwrap();
+    }
+    // While a process holds the folder, another run is refused.
+    let held = graft::classifier::checkpoint::Checkpoint::open(&ckpt).unwrap();
+    let busy = graft(tmp.path(), &args);
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(!busy.status.success());
+    assert!(
+        stderr.contains("another graft run is using this folder"),
+        "{stderr}"
+    );
+    drop(held);
     let out = graft(tmp.path(), &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");

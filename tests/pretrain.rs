@@ -563,6 +563,45 @@ fn a_stopped_pretraining_resumes_and_writes_the_same_model() {
         "{stderr}"
     );
     assert!(!tmp.path().join("other").exists());
+    // A pre-training state is not a fine-tuning run's.
+    let labelled = tmp.path().join("labelled.jsonl");
+    write(
+        &labelled,
+        &lines
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                serde_json::json!({"text": t, "label": if i % 2 == 0 { "a" } else { "b" }})
+                    .to_string()
+            })
+            .collect::<Vec<_>>(),
+    );
+    let out = graft(
+        tmp.path(),
+        &[
+            "train",
+            "--model",
+            tiny().to_str().unwrap(),
+            "--train",
+            labelled.to_str().unwrap(),
+            "--dev",
+            labelled.to_str().unwrap(),
+            "--out",
+            tmp.path().join("classifier").to_str().unwrap(),
+            "--max-len",
+            "48",
+            "--fusion",
+            "none",
+            "--checkpoint-dir",
+            ckpt.to_str().unwrap(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("it is a `graft pretrain` state, this is `graft train`"),
+        "{stderr}"
+    );
     let out = graft(tmp.path(), &c);
     assert!(
         out.status.success(),

@@ -138,6 +138,10 @@ fn the_quickstart_refuses_bad_arguments_before_doing_anything() {
         (&["--data-dir"][..], "--data-dir needs a folder"),
         (&["--data-dir="][..], "--data-dir needs a folder"),
         (
+            &["--data-dir", "--no-serve"][..],
+            "--data-dir needs a folder",
+        ),
+        (
             &["--no-build", "--data-dir", ""][..],
             "--data-dir needs a folder",
         ),

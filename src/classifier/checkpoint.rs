@@ -39,6 +39,9 @@ pub enum CheckpointError {
     /// The path exists and is not a folder.
     #[error("--checkpoint-dir {0}: not a folder")]
     NotAFolder(PathBuf),
+    /// Another process is training with this folder.
+    #[error("--checkpoint-dir {0}: another graft run is using this folder; wait for it to end or give another folder")]
+    InUse(PathBuf),
     /// The folder holds files that are not a training state.
     #[error("--checkpoint-dir {dir}: the folder holds other files ({example}); give an empty or new folder")]
     Foreign { dir: PathBuf, example: String },
@@ -193,10 +196,13 @@ pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Erro
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-/// A checkpoint folder.
+/// A checkpoint folder, locked for this process while the value lives.
 #[derive(Debug)]
 pub struct Checkpoint {
     dir: PathBuf,
+    /// Holds an exclusive lock on `graft-train-lock`: a second run on the
+    /// same folder is refused instead of overwriting this one's state.
+    _lock: std::fs::File,
 }
 
 impl Checkpoint {
@@ -204,8 +210,9 @@ impl Checkpoint {
     ///
     /// # Errors
     /// [`CheckpointError::NotAFolder`] for a file; [`CheckpointError::Foreign`]
-    /// when it holds files graft did not write; [`CheckpointError::Io`]
-    /// when it cannot be created or listed.
+    /// when it holds files graft did not write; [`CheckpointError::InUse`]
+    /// when another process has it open; [`CheckpointError::Io`] when it
+    /// cannot be created or listed.
     pub fn open(dir: &Path) -> Result<Self, CheckpointError> {
         let io = |e: std::io::Error| CheckpointError::Io {
             dir: dir.into(),
@@ -225,7 +232,23 @@ impl Checkpoint {
                 });
             }
         }
-        Ok(Self { dir: dir.into() })
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{PREFIX}lock")))
+            .map_err(io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(CheckpointError::InUse(dir.into()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        Ok(Self {
+            dir: dir.into(),
+            _lock: lock,
+        })
     }
 
     /// The saved state, when there is one, after checking it is `run`'s.
@@ -251,6 +274,20 @@ impl Checkpoint {
                 "its format is {}, this graft reads {STATE_FORMAT}",
                 format.map_or("missing".to_string(), |f| f.to_string())
             )));
+        }
+        // The command first: a `graft pretrain` state is not a `graft
+        // train` run with other settings.
+        let command = |v: &serde_json::Value| v["command"].as_str().map(str::to_owned);
+        let (theirs, ours) = (command(&value["run"]), command(run));
+        if theirs != ours {
+            return Err(CheckpointError::OtherRun {
+                dir: self.dir.clone(),
+                differences: vec![format!(
+                    "it is a `graft {}` state, this is `graft {}`",
+                    theirs.as_deref().unwrap_or("?"),
+                    ours.as_deref().unwrap_or("?")
+                )],
+            });
         }
         let state: TrainState = serde_json::from_value(value)
             .map_err(|e| self.corrupt(format!("{}: {e}", path.display())))?;
