@@ -439,7 +439,9 @@ impl Checkpoint {
         Ok(restored)
     }
 
-    fn corrupt(&self, message: String) -> CheckpointError {
+    /// [`CheckpointError::Corrupt`] for this folder: a saved state that
+    /// does not fit the run resuming from it.
+    pub fn corrupt(&self, message: String) -> CheckpointError {
         CheckpointError::Corrupt {
             dir: self.dir.clone(),
             message,

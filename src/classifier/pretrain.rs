@@ -10,9 +10,7 @@
 //! `BertForMaskedLM`'s names) that `graft train --model` fine-tunes, plus
 //! `pretrain.json` (settings and per-epoch losses).
 
-use super::checkpoint::{
-    self, Best, Checkpoint, CheckpointError, RngState, TrainState, STATE_FORMAT,
-};
+use super::checkpoint::{self, Best, Checkpoint, RngState, TrainState, STATE_FORMAT};
 use super::folder::{check_out, write_staged};
 use super::optim::GroupedAdamW;
 use super::train::{clip, epoch_batches, schedule, Progress};
@@ -474,13 +472,12 @@ pub fn pretrain(
     // A saved state: the parameters, the best epoch, the generators and
     // the order now; the stage's optimizer state when its stage starts.
     let mut resume = None;
+    // A saved state that does not fit (only ever with a checkpoint).
+    let corrupt = |message: String| match &checkpoint {
+        Some((c, ..)) => ClassifierError::from(c.corrupt(message)),
+        None => ClassifierError::Other(message),
+    };
     if let Some((checkpoint, _, Some(state))) = &checkpoint {
-        let corrupt = |message: String| {
-            ClassifierError::Checkpoint(CheckpointError::Corrupt {
-                dir: opts.checkpoint_dir.clone().unwrap_or_default(),
-                message,
-            })
-        };
         if state.order.len() != order.len() || state.epochs_done > head_epochs + opts.epochs {
             return Err(corrupt("its text order or epoch count does not fit".into()));
         }
@@ -531,12 +528,6 @@ pub fn pretrain(
             done = epochs_done.saturating_sub(epoch).min(epochs);
             if done > 0 && done < epochs {
                 // Stopped inside this stage: its optimizer goes on.
-                let corrupt = |message: String| {
-                    ClassifierError::Checkpoint(CheckpointError::Corrupt {
-                        dir: opts.checkpoint_dir.clone().unwrap_or_default(),
-                        message,
-                    })
-                };
                 if *saved_stage != stage {
                     return Err(corrupt(format!(
                         "its last epoch is of stage {saved_stage}, expected {stage}"

@@ -657,12 +657,7 @@ pub fn train(
     let mut order: Vec<usize> = (0..train_lengths.len()).collect();
     let mut first_epoch = 1;
     if let Some((checkpoint, _, Some(state))) = &checkpoint {
-        let corrupt = |message: String| {
-            ClassifierError::Checkpoint(super::checkpoint::CheckpointError::Corrupt {
-                dir: opts.checkpoint_dir.clone().unwrap_or_default(),
-                message,
-            })
-        };
+        let corrupt = |message: String| ClassifierError::from(checkpoint.corrupt(message));
         let restored = checkpoint.restore(&checkpoint.load_tensors(state)?, &names, &vars)?;
         let snapshot = restored.best;
         opt.restore(state.steps, &restored.moments)
