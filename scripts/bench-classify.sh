@@ -21,7 +21,8 @@
 # merged first (so the rows of runs made elsewhere stay). Fine-tuning runs
 # save their state after every epoch (graft train --checkpoint-dir, under
 # data/bench-classify/checkpoints): a run that was stopped resumes where it
-# stopped when the script is run again with the same settings.
+# stopped when the script is run again with the same settings, and its
+# wall_s counts every attempt up to its last saved epoch.
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
@@ -86,6 +87,32 @@ store() { # store NAME GRAPH: a data dir holding one graph
 # with the build that began it) run without it.
 checkpoints=
 "$GRAFT" train --help | grep -q -- --checkpoint-dir && checkpoints=1
+
+# Seconds that earlier attempts of a resumable run spent up to their last
+# saved epoch (input preparation and dev evaluations included; a stopped
+# attempt's unsaved partial epoch is not). Each attempt notes its start in
+# DIR.wall beside the checkpoint folder DIR (graft refuses other files
+# inside it); a resume adds the state's save time minus that start. A state
+# left by an older script, with no note, counts its epochs' own seconds.
+# Prints the seconds; `rm -f DIR.wall` once the run is done.
+earlier_attempts_s() {
+  python3 - "$1" <<'PY'
+import json, os, sys, time
+folder = sys.argv[1].rstrip("/")
+state, note = os.path.join(folder, "graft-train-state.json"), folder + ".wall"
+seconds = 0.0
+if os.path.exists(state):
+    if os.path.exists(note):
+        seconds, start = map(float, open(note).read().split())
+        seconds += max(0.0, os.path.getmtime(state) - start)
+    else:
+        seconds = sum(h["seconds"] for h in json.load(open(state))["history"])
+os.makedirs(os.path.dirname(folder) or ".", exist_ok=True)
+with open(note, "w") as f:
+    f.write(f"{seconds} {time.time()}\n")
+print(seconds)
+PY
+}
 
 for ds in $DATASETS; do
   case $ds in
@@ -195,13 +222,18 @@ for ds in $DATASETS; do
           if [ ! -f "$base/pretrain.json" ] || [ ! -f "$base.wall_s" ]; then
             mkdir -p "$WORK/pretrained"
             p0=$(date +%s.%N)
-            # Resumable as the fine-tuning (its time: this attempt's).
-            resume_flags=()
-            [ -n "$checkpoints" ] && resume_flags=(--checkpoint-dir "$WORK/checkpoints/$(basename "$base")")
+            # Resumable as the fine-tuning (its time: every attempt's).
+            resume_flags=() earlier_s=0
+            if [ -n "$checkpoints" ]; then
+              pre_checkpoint=$WORK/checkpoints/$(basename "$base")
+              resume_flags=(--checkpoint-dir "$pre_checkpoint")
+              earlier_s=$(earlier_attempts_s "$pre_checkpoint")
+            fi
             "$GRAFT" pretrain --model "$encoder" --texts "data/datasets/$ds/train.jsonl" \
               --dev "data/datasets/$ds/dev.jsonl" --out "$base" --epochs "$tapt" \
               --max-len "$text_len" --seed "$seed" "${pretrain_flags[@]}" "${resume_flags[@]}" > "$base.stdout"
-            python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$p0" "$(date +%s.%N)" > "$base.wall_s"
+            python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]) + float(sys.argv[3]))" "$p0" "$(date +%s.%N)" "$earlier_s" > "$base.wall_s"
+            [ -z "$checkpoints" ] || rm -f "$pre_checkpoint.wall"
           else
             reused_s=$(cat "$base.wall_s")
           fi
@@ -209,19 +241,17 @@ for ds in $DATASETS; do
         fi
         # Fine-tuning saves its state after every epoch, so a run that was
         # stopped (the machine, a session's end) resumes when the script is
-        # run again; its time then adds the earlier epochs' seconds (not the
-        # earlier attempt's input preparation).
-        resumed=
+        # run again; its time then adds the earlier attempts' (earlier_attempts_s).
+        resumed= checkpoint=
         if [ "${regime%%+*}" != frozen ] && [ -n "$checkpoints" ]; then
           checkpoint=$WORK/checkpoints/$(basename "$run")
           flags+=(--checkpoint-dir "$checkpoint")
           if [ -f "$checkpoint/graft-train-state.json" ]; then
-            read -r prior_s resumed < <(python3 -c 'import json, sys
-s = json.load(open(sys.argv[1]))
-print(sum(h["seconds"] for h in s["history"]), s["epochs_done"])' "$checkpoint/graft-train-state.json")
-            reused_s=$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$reused_s" "$prior_s")
+            resumed=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["epochs_done"])' "$checkpoint/graft-train-state.json")
             echo "   resuming after epoch $resumed ($checkpoint)" >&2
           fi
+          prior_s=$(earlier_attempts_s "$checkpoint")
+          reused_s=$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$reused_s" "$prior_s")
         fi
         "$GRAFT" --data-dir "$data_dir" train --model "$base" \
           --train "data/datasets/$ds/train.jsonl" --dev "data/datasets/$ds/dev.jsonl" --test "data/datasets/$ds/test.jsonl" \
@@ -231,6 +261,7 @@ print(sum(h["seconds"] for h in s["history"]), s["epochs_done"])' "$checkpoint/g
         # or reused from another run (its recorded seconds added).
         python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; t['graph']=sys.argv[7]; t['resumed_after_epoch']=int(sys.argv[8]) if sys.argv[8] else None; json.dump(c,open(p,'w'),indent=1)" \
           "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build" "$graph" "$resumed"
+        [ -z "$checkpoint" ] || rm -f "$checkpoint.wall"
       done
     done
   done

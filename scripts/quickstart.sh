@@ -6,6 +6,7 @@
 #   scripts/quickstart.sh --no-serve   # set everything up and stop (tests, CI)
 #   scripts/quickstart.sh --no-build   # use target/release/graft as it is
 #   scripts/quickstart.sh --data-dir /srv/graft   # the store elsewhere (default data/quickstart)
+#   GRAFT_DATA_DIR=/srv/graft scripts/quickstart.sh   # the same (--data-dir wins over it)
 #   GRAFT_BIND=0.0.0.0:8080 scripts/quickstart.sh
 #   GRAFT=/path/to/graft scripts/quickstart.sh --no-build   # another binary
 #
@@ -23,8 +24,10 @@ CALLER_DIR=$PWD  # a relative --data-dir is the caller's, not the repository's
 cd "$(dirname "$0")/.."
 
 SERVE=1 BUILD=1
-DATA=data/quickstart  # the store (graft's --data-dir)
-DATA_GIVEN=
+# The store (graft's --data-dir): --data-dir, else GRAFT_DATA_DIR (as graft
+# itself reads it), else data/quickstart.
+DATA=data/quickstart DATA_GIVEN=
+[ -z "${GRAFT_DATA_DIR:-}" ] || DATA=$GRAFT_DATA_DIR DATA_GIVEN=1
 while [ $# -gt 0 ]; do
   case $1 in
     --no-serve) SERVE=0 ;;

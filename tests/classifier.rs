@@ -983,8 +983,9 @@ fn a_stopped_top_layers_run_resumes_to_the_same_model() {
     // The top layer trains on the cached output of the layer below.
     let tmp = tempfile::tempdir().unwrap();
     let (train, dev, _) = write_set(tmp.path());
-    // A copy of the tiny model, whose files are touched between the stop
-    // and the resume (same content: the same run).
+    // A copy of the tiny model, whose files are moved to another folder
+    // and touched between the stop and the resume (same content: the same
+    // run).
     let model = tmp.path().join("tiny");
     std::fs::create_dir(&model).unwrap();
     for entry in std::fs::read_dir(tiny()).unwrap() {
@@ -1000,7 +1001,10 @@ fn a_stopped_top_layers_run_resumes_to_the_same_model() {
     flags.extend(["--checkpoint-dir", ckpt.to_str().unwrap()]);
     let args = long_run(&train, &dev, &resumed, &model, &flags);
     kill_after_line(tmp.path(), &args, "epoch 5:");
-    for entry in std::fs::read_dir(&model).unwrap() {
+    let moved = tmp.path().join("tiny-moved");
+    std::fs::rename(&model, &moved).unwrap();
+    let args = long_run(&train, &dev, &resumed, &moved, &flags);
+    for entry in std::fs::read_dir(&moved).unwrap() {
         let file = std::fs::File::options()
             .write(true)
             .open(entry.unwrap().path())
@@ -1026,6 +1030,75 @@ fn a_stopped_top_layers_run_resumes_to_the_same_model() {
         std::fs::read(straight.join("model.safetensors")).unwrap(),
         std::fs::read(resumed.join("model.safetensors")).unwrap()
     );
+}
+
+#[test]
+fn the_feature_cache_follows_the_encoders_content_not_its_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (train, dev, _) = write_set(tmp.path());
+    let cache = tmp.path().join("cache");
+    let flags = [
+        "--fusion",
+        "none",
+        "--freeze-encoder",
+        "--epochs",
+        "3",
+        "--seed",
+        "1",
+        "--feature-cache",
+        cache.to_str().unwrap(),
+    ];
+    let cached = || {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    };
+    let first = tmp.path().join("first");
+    graft_ok(
+        tmp.path(),
+        &train_args(&train, &dev, &first, &tiny(), &flags),
+    );
+    let files = cached();
+    assert_eq!(files.len(), 2, "the train and dev vectors: {files:?}");
+    // Zeros in place of the vectors: a run that reads the cache trains its
+    // head on them and ends elsewhere than the first run.
+    for file in &files {
+        let len = std::fs::metadata(file).unwrap().len() as usize;
+        std::fs::write(file, vec![0u8; len]).unwrap();
+    }
+    // A copy of the encoder in another folder, its files newer: the same
+    // content, so the same vectors, read from the cache.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(tiny()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let second = tmp.path().join("second");
+    graft_ok(
+        tmp.path(),
+        &train_args(&train, &dev, &second, &copy, &flags),
+    );
+    assert_eq!(cached(), files, "no new vectors for the same content");
+    let weights = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert_ne!(
+        weights(&first),
+        weights(&second),
+        "the cached zeros were read"
+    );
+    // Other content (a key the model does not read, added to its
+    // config.json): other vectors.
+    let config = copy.join("config.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    value["note"] = "edited".into();
+    std::fs::write(&config, value.to_string()).unwrap();
+    let third = tmp.path().join("third");
+    graft_ok(tmp.path(), &train_args(&train, &dev, &third, &copy, &flags));
+    assert_eq!(cached().len(), 4, "new vectors for other weights");
 }
 
 #[test]

@@ -19,6 +19,32 @@ fn the_quickstart_serves_bbc_news_with_finance_facts() {
     // Dropped after the server (declared before it).
     let store = tempfile::tempdir().unwrap();
     let store_dir = store.path().join("quickstart");
+    // The store is GRAFT_DATA_DIR when --data-dir is not given, both taken
+    // from the caller's directory, and --data-dir wins. A binary that
+    // opens no store (/bin/false) stops the script at step 4, naming the
+    // store it was given.
+    for (args, want) in [
+        (&[][..], store.path().join("from-env")),
+        (
+            &["--data-dir", "from-flag"][..],
+            store.path().join("from-flag"),
+        ),
+    ] {
+        let out = Command::new(format!("{root}/scripts/quickstart.sh"))
+            .arg("--no-build")
+            .args(args)
+            .env("GRAFT", "/bin/false")
+            .env("GRAFT_DATA_DIR", "from-env")
+            .current_dir(store.path())
+            .output()
+            .expect("run scripts/quickstart.sh");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot open the store {}", want.display())),
+            "{args:?}: {stderr}"
+        );
+    }
     let mut child = Command::new(format!("{root}/scripts/quickstart.sh"))
         .arg("--no-build")
         .arg("--data-dir")

@@ -39,6 +39,9 @@ pub enum CheckpointError {
     /// The path exists and is not a folder.
     #[error("--checkpoint-dir {0}: not a folder")]
     NotAFolder(PathBuf),
+    /// The path is a symbolic link whose target does not exist.
+    #[error("--checkpoint-dir {dir}: a symbolic link to {target}, which does not exist; create that folder or give another one")]
+    DanglingLink { dir: PathBuf, target: PathBuf },
     /// Another process is training with this folder.
     #[error("--checkpoint-dir {0}: another graft run is using this folder; wait for it to end or give another folder")]
     InUse(PathBuf),
@@ -203,13 +206,19 @@ pub struct Checkpoint {
     /// Holds an exclusive lock on `graft-train-lock`: a second run on the
     /// same folder is refused instead of overwriting this one's state.
     _lock: std::fs::File,
+    /// `open` made the folder: it goes again when no state was saved in it.
+    created: bool,
 }
 
 impl Checkpoint {
-    /// Opens `dir`, creating it when missing.
+    /// Opens `dir`, creating it when missing. When the run ends without
+    /// having saved a state (it failed before its first epoch ended), the
+    /// lock file goes, and so does the folder if this made it.
     ///
     /// # Errors
-    /// [`CheckpointError::NotAFolder`] for a file; [`CheckpointError::Foreign`]
+    /// [`CheckpointError::NotAFolder`] for a file;
+    /// [`CheckpointError::DanglingLink`] for a symbolic link to nothing;
+    /// [`CheckpointError::Foreign`]
     /// when it holds files graft did not write; [`CheckpointError::InUse`]
     /// when another process has it open; [`CheckpointError::Io`] when it
     /// cannot be created or listed.
@@ -221,6 +230,15 @@ impl Checkpoint {
         if dir.exists() && !dir.is_dir() {
             return Err(CheckpointError::NotAFolder(dir.into()));
         }
+        if let Ok(target) = std::fs::read_link(dir) {
+            if !dir.exists() {
+                return Err(CheckpointError::DanglingLink {
+                    dir: dir.into(),
+                    target,
+                });
+            }
+        }
+        let created = !dir.exists();
         std::fs::create_dir_all(dir).map_err(io)?;
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let name = entry.map_err(io)?.file_name();
@@ -248,6 +266,7 @@ impl Checkpoint {
         Ok(Self {
             dir: dir.into(),
             _lock: lock,
+            created,
         })
     }
 
@@ -291,6 +310,7 @@ impl Checkpoint {
         }
         let state: TrainState = serde_json::from_value(value)
             .map_err(|e| self.corrupt(format!("{}: {e}", path.display())))?;
+        self.check_consistent(&state)?;
         let mut differences = Vec::new();
         differ("", &state.run, run, &mut differences);
         if !differences.is_empty() {
@@ -300,6 +320,39 @@ impl Checkpoint {
             });
         }
         Ok(Some(state))
+    }
+
+    /// Refuses a state whose parts disagree (a hand-edited or mixed-up
+    /// file): one epoch record per finished epoch, the tensor file of the
+    /// last one, a best epoch among them, an order that is a permutation.
+    fn check_consistent(&self, state: &TrainState) -> Result<(), CheckpointError> {
+        let done = state.epochs_done;
+        if state.history.len() != done {
+            return Err(self.corrupt(format!(
+                "it says {done} epochs are done and holds {} epoch records",
+                state.history.len()
+            )));
+        }
+        if state.tensors != format!("{PREFIX}epoch-{done}.safetensors") {
+            return Err(self.corrupt(format!(
+                "it says {done} epochs are done and names the tensors {:?}",
+                state.tensors
+            )));
+        }
+        if let Some(best) = state.best.as_ref().filter(|b| b.epoch > done) {
+            return Err(self.corrupt(format!(
+                "its best epoch, {}, is after the {done} done",
+                best.epoch
+            )));
+        }
+        let mut seen = vec![false; state.order.len()];
+        for &i in &state.order {
+            match seen.get_mut(i) {
+                Some(s) if !*s => *s = true,
+                _ => return Err(self.corrupt("its example order is not a permutation".into())),
+            }
+        }
+        Ok(())
     }
 
     /// The tensors of `state`, by name.
@@ -449,6 +502,20 @@ impl Checkpoint {
     }
 }
 
+impl Drop for Checkpoint {
+    /// A run that saved nothing leaves nothing: the lock file goes, and the
+    /// folder when `open` made it (and it is empty by then).
+    fn drop(&mut self) {
+        if self.dir.join(STATE_FILE).exists() {
+            return;
+        }
+        let _ = std::fs::remove_file(self.dir.join(format!("{PREFIX}lock")));
+        if self.created {
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
 /// What [`Checkpoint::restore`] gives back besides the parameters' values.
 pub struct Restored {
     /// The best epoch's values, in the order of the names given.
@@ -549,6 +616,104 @@ mod tests {
             ..saved
         };
         assert!(pos.rng().unwrap_err().contains("position"));
+    }
+
+    fn a_state(epochs_done: usize) -> TrainState {
+        let rng = RngState::of(&ChaCha12Rng::seed_from_u64(1));
+        TrainState {
+            format: STATE_FORMAT,
+            run: serde_json::json!({"command": "train", "seed": 1}),
+            epochs_done,
+            stage: 0,
+            steps: 3 * epochs_done,
+            stopped: false,
+            order: vec![2, 0, 1],
+            rng: rng.clone(),
+            dropout_rng: rng,
+            best: Some(Best {
+                score: 0.5,
+                epoch: 1,
+                metrics: None,
+            }),
+            history: (1..=epochs_done)
+                .map(|e| serde_json::json!({ "epoch": e }))
+                .collect(),
+            tensors: String::new(),
+        }
+    }
+
+    fn a_tensor() -> HashMap<String, Tensor> {
+        let t = Tensor::new(&[1f32, 2., 3.], &candle_core::Device::Cpu).unwrap();
+        HashMap::from([("param/w".to_string(), t)])
+    }
+
+    #[test]
+    fn a_run_that_saved_nothing_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A folder it made goes with the lock file.
+        let made = tmp.path().join("new");
+        drop(Checkpoint::open(&made).unwrap());
+        assert!(!made.exists());
+        // A folder that was there stays, empty again.
+        let given = tmp.path().join("given");
+        std::fs::create_dir(&given).unwrap();
+        drop(Checkpoint::open(&given).unwrap());
+        assert!(given.is_dir());
+        assert_eq!(std::fs::read_dir(&given).unwrap().count(), 0);
+        // A saved state stays, lock file and all, and is read back.
+        let checkpoint = Checkpoint::open(&made).unwrap();
+        checkpoint.save(&mut a_state(1), &a_tensor()).unwrap();
+        drop(checkpoint);
+        let again = Checkpoint::open(&made).unwrap();
+        let state = again.state(&a_state(1).run).unwrap().unwrap();
+        assert_eq!(state.epochs_done, 1);
+        assert_eq!(again.load_tensors(&state).unwrap().len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_to_nothing_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(tmp.path().join("missing"), &link).unwrap();
+        let err = Checkpoint::open(&link).unwrap_err().to_string();
+        assert!(err.contains("a symbolic link to"), "{err}");
+        assert!(err.contains("missing, which does not exist"), "{err}");
+        assert!(!tmp.path().join("missing").exists());
+        // A link to a folder is that folder.
+        std::fs::create_dir(tmp.path().join("missing")).unwrap();
+        drop(Checkpoint::open(&link).unwrap());
+    }
+
+    #[test]
+    fn a_state_whose_parts_disagree_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let checkpoint = Checkpoint::open(&dir).unwrap();
+        checkpoint.save(&mut a_state(2), &a_tensor()).unwrap();
+        let path = dir.join(STATE_FILE);
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let run = saved["run"].clone();
+        assert!(checkpoint.state(&run).unwrap().is_some());
+        let edits: [(&str, fn(&mut serde_json::Value)); 4] = [
+            ("holds 2 epoch records", |v| v["epochs_done"] = 3.into()),
+            ("names the tensors", |v| {
+                v["tensors"] = "graft-train-epoch-1.safetensors".into()
+            }),
+            ("best epoch, 5, is after", |v| v["best"]["epoch"] = 5.into()),
+            ("not a permutation", |v| {
+                v["order"] = serde_json::json!([0, 0, 1])
+            }),
+        ];
+        for (message, edit) in edits {
+            let mut value = saved.clone();
+            edit(&mut value);
+            std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+            let err = checkpoint.state(&run).unwrap_err().to_string();
+            assert!(err.contains(message), "{message}: {err}");
+            assert!(err.contains("cannot resume"), "{err}");
+        }
     }
 
     #[test]

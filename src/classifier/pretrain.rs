@@ -191,7 +191,7 @@ pub fn pretrain(
             // Every option but where things go, and the texts.
             let settings = serde_json::json!({
                 "command": "pretrain",
-                "base": std::fs::canonicalize(&opts.base).unwrap_or_else(|_| opts.base.clone()),
+                // The base by its files' content, not where it lies.
                 "base_files": super::train::base_files(&opts.base),
                 "max_tokens": opts.max_tokens, "truncation": opts.truncation,
                 "epochs": opts.epochs, "batch_size": opts.batch_size, "lr": opts.lr,
