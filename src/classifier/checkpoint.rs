@@ -696,7 +696,8 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let run = saved["run"].clone();
         assert!(checkpoint.state(&run).unwrap().is_some());
-        let edits: [(&str, fn(&mut serde_json::Value)); 4] = [
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit); 4] = [
             ("holds 2 epoch records", |v| v["epochs_done"] = 3.into()),
             ("names the tensors", |v| {
                 v["tensors"] = "graft-train-epoch-1.safetensors".into()

@@ -482,17 +482,10 @@ pub fn train(
     // Frozen: encode every input once.
     let encode_all = |set: &Prepared| -> Result<Tensor, ClassifierError> {
         let seqs: Vec<Sequence> = set.inputs.iter().map(|i| i.sequence.clone()).collect();
-        let cached = match &opts.feature_cache {
-            Some(dir) => Some(dir.join(format!(
-                "{}.f32",
-                feature_key(
-                    base_digest.as_ref().expect("hashed when there is a cache"),
-                    opts.pooling,
-                    &seqs,
-                )
-            ))),
-            None => None,
-        };
+        let cached = opts.feature_cache.as_ref().map(|dir| {
+            let digest = base_digest.as_ref().expect("hashed when there is a cache");
+            dir.join(format!("{}.f32", feature_key(digest, opts.pooling, &seqs)))
+        });
         if let Some(path) = &cached {
             if let Ok(bytes) = std::fs::read(path) {
                 if bytes.len() == seqs.len() * hidden * 4 {
