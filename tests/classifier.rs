@@ -1056,11 +1056,18 @@ fn the_feature_cache_follows_the_encoders_content_not_its_path() {
         files.sort();
         files
     };
+    let run = |out: &Path, model: &Path| {
+        let result = graft(tmp.path(), &train_args(&train, &dev, out, model, &flags));
+        let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+        assert!(result.status.success(), "{stderr}");
+        stderr
+    };
     let first = tmp.path().join("first");
-    graft_ok(
-        tmp.path(),
-        &train_args(&train, &dev, &first, &tiny(), &flags),
-    );
+    let stderr = run(&first, &tiny());
+    for n in [12, 6] {
+        let line = format!("wrote the vectors of {n} inputs to the feature cache");
+        assert!(stderr.contains(&line), "{stderr}");
+    }
     let files = cached();
     assert_eq!(files.len(), 2, "the train and dev vectors: {files:?}");
     // Zeros in place of the vectors: a run that reads the cache trains its
@@ -1078,11 +1085,12 @@ fn the_feature_cache_follows_the_encoders_content_not_its_path() {
         std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
     }
     let second = tmp.path().join("second");
-    graft_ok(
-        tmp.path(),
-        &train_args(&train, &dev, &second, &copy, &flags),
-    );
+    let stderr = run(&second, &copy);
     assert_eq!(cached(), files, "no new vectors for the same content");
+    for n in [12, 6] {
+        let line = format!("read the vectors of {n} inputs from the feature cache");
+        assert!(stderr.contains(&line), "{stderr}");
+    }
     let weights = |dir: &Path| std::fs::read(dir.join("model.safetensors")).unwrap();
     assert_ne!(
         weights(&first),
@@ -1097,7 +1105,7 @@ fn the_feature_cache_follows_the_encoders_content_not_its_path() {
     value["note"] = "edited".into();
     std::fs::write(&config, value.to_string()).unwrap();
     let third = tmp.path().join("third");
-    graft_ok(tmp.path(), &train_args(&train, &dev, &third, &copy, &flags));
+    run(&third, &copy);
     assert_eq!(cached().len(), 4, "new vectors for other weights");
 }
 

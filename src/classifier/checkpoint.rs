@@ -39,9 +39,14 @@ pub enum CheckpointError {
     /// The path exists and is not a folder.
     #[error("--checkpoint-dir {0}: not a folder")]
     NotAFolder(PathBuf),
-    /// The path is a symbolic link whose target does not exist.
-    #[error("--checkpoint-dir {dir}: a symbolic link to {target}, which does not exist; create that folder or give another one")]
-    DanglingLink { dir: PathBuf, target: PathBuf },
+    /// The path, or a folder on it (`link`), is a symbolic link whose
+    /// target does not exist.
+    #[error("--checkpoint-dir {dir}: {} a symbolic link to {target}, which does not exist; create that folder or give another one", if link == dir { "is".to_string() } else { format!("{} is", link.display()) })]
+    DanglingLink {
+        dir: PathBuf,
+        link: PathBuf,
+        target: PathBuf,
+    },
     /// Another process is training with this folder.
     #[error("--checkpoint-dir {0}: another graft run is using this folder; wait for it to end or give another folder")]
     InUse(PathBuf),
@@ -230,13 +235,18 @@ impl Checkpoint {
         if dir.exists() && !dir.is_dir() {
             return Err(CheckpointError::NotAFolder(dir.into()));
         }
-        if let Ok(target) = std::fs::read_link(dir) {
-            if !dir.exists() {
-                return Err(CheckpointError::DanglingLink {
-                    dir: dir.into(),
-                    target,
-                });
-            }
+        // The path or a folder on it may be a link to nothing, which
+        // create_dir_all reports as a bare "File exists".
+        let dangling = dir.ancestors().find_map(|link| {
+            let target = std::fs::read_link(link).ok()?;
+            (!link.exists()).then(|| CheckpointError::DanglingLink {
+                dir: dir.into(),
+                link: link.into(),
+                target,
+            })
+        });
+        if let Some(e) = dangling {
+            return Err(e);
         }
         let created = !dir.exists();
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -677,8 +687,14 @@ mod tests {
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(tmp.path().join("missing"), &link).unwrap();
         let err = Checkpoint::open(&link).unwrap_err().to_string();
-        assert!(err.contains("a symbolic link to"), "{err}");
+        assert!(err.contains("link: is a symbolic link to"), "{err}");
         assert!(err.contains("missing, which does not exist"), "{err}");
+        // A folder inside such a link names the link.
+        let err = Checkpoint::open(&link.join("run")).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("run: {} is a symbolic link to", link.display())),
+            "{err}"
+        );
         assert!(!tmp.path().join("missing").exists());
         // A link to a folder is that folder.
         std::fs::create_dir(tmp.path().join("missing")).unwrap();

@@ -142,6 +142,13 @@ pub enum Progress {
     },
     /// A pass of masked-LM pre-training ended ([`super::pretrain`]).
     Pretrain(super::pretrain::PretrainEpoch),
+    /// The frozen encoder's vectors of `vectors` inputs were read from
+    /// (`read`) or written to the feature cache file `path`.
+    FeatureCache {
+        path: std::path::PathBuf,
+        vectors: usize,
+        read: bool,
+    },
 }
 
 /// Labelled examples with their fused inputs.
@@ -493,6 +500,11 @@ pub fn train(
                         .chunks_exact(4)
                         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                         .collect();
+                    progress(Progress::FeatureCache {
+                        path: path.clone(),
+                        vectors: seqs.len(),
+                        read: true,
+                    });
                     return Ok(Tensor::from_vec(flat, (seqs.len(), hidden), &dev)?);
                 }
             }
@@ -509,8 +521,15 @@ pub fn train(
                     std::fs::write(&tmp, &bytes)?;
                     std::fs::rename(&tmp, path)
                 });
-            if let Err(e) = write {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write the feature cache");
+            match write {
+                Ok(()) => progress(Progress::FeatureCache {
+                    path: path.clone(),
+                    vectors: seqs.len(),
+                    read: false,
+                }),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write the feature cache")
+                }
             }
         }
         Ok(Tensor::from_vec(flat, (seqs.len(), hidden), &dev)?)

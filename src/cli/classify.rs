@@ -303,6 +303,17 @@ pub(super) fn show_progress(
                 eprintln!("resuming after epoch {epochs_done} of {epochs} from the saved state (--checkpoint-dir)")
             }
         }),
+        Progress::FeatureCache {
+            ref path,
+            vectors,
+            read,
+        } => bar.suspend(|| {
+            let (verb, way) = if read { ("read", "from") } else { ("wrote", "to") };
+            eprintln!(
+                "{verb} the vectors of {vectors} inputs {way} the feature cache ({})",
+                path.display()
+            )
+        }),
         Progress::Epoch(_) | Progress::Pretrain(_) => return false,
     }
     true
