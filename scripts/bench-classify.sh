@@ -22,7 +22,10 @@
 # save their state after every epoch (graft train --checkpoint-dir, under
 # data/bench-classify/checkpoints): a run that was stopped resumes where it
 # stopped when the script is run again with the same settings, and its
-# wall_s counts every attempt up to its last saved epoch.
+# wall_s counts every attempt up to its last saved epoch. A run that fails
+# (e.g. graft refuses a saved state made with other settings) does not stop
+# the others: the table is written with what finished, and the script names
+# the failed runs and exits 1.
 #
 #   scripts/bench-classify.sh                      # frozen, every data set, 3 seeds
 #   SEEDS="1" REGIMES="full" DATASETS="trec6" scripts/bench-classify.sh
@@ -86,6 +89,9 @@ store() { # store NAME GRAPH: a data dir holding one graph
 # Binaries older than --checkpoint-dir (GRAFT=... to finish a configuration
 # with the build that began it) run without it.
 checkpoints=
+# Runs that failed (graft's message is above in the output): the others go
+# on, the table is written with what finished, and the script fails at the end.
+failed=()
 "$GRAFT" train --help | grep -q -- --checkpoint-dir && checkpoints=1
 
 # Seconds that earlier attempts of a resumable run spent up to their last
@@ -229,9 +235,12 @@ for ds in $DATASETS; do
               resume_flags=(--checkpoint-dir "$pre_checkpoint")
               earlier_s=$(earlier_attempts_s "$pre_checkpoint")
             fi
-            "$GRAFT" pretrain --model "$encoder" --texts "data/datasets/$ds/train.jsonl" \
+            if ! "$GRAFT" pretrain --model "$encoder" --texts "data/datasets/$ds/train.jsonl" \
               --dev "data/datasets/$ds/dev.jsonl" --out "$base" --epochs "$tapt" \
-              --max-len "$text_len" --seed "$seed" "${pretrain_flags[@]}" "${resume_flags[@]}" > "$base.stdout"
+              --max-len "$text_len" --seed "$seed" "${pretrain_flags[@]}" "${resume_flags[@]}" > "$base.stdout"; then
+              failed+=("$ds $fusion $regime seed $seed (graft pretrain${pre_checkpoint:+; if it refused the saved state of other settings, delete $pre_checkpoint to start over})")
+              continue
+            fi
             python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]) + float(sys.argv[3]))" "$p0" "$(date +%s.%N)" "$earlier_s" > "$base.wall_s"
             [ -z "$checkpoints" ] || rm -f "$pre_checkpoint.wall"
           else
@@ -253,9 +262,12 @@ for ds in $DATASETS; do
           prior_s=$(earlier_attempts_s "$checkpoint")
           reused_s=$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$reused_s" "$prior_s")
         fi
-        "$GRAFT" --data-dir "$data_dir" train --model "$base" \
+        if ! "$GRAFT" --data-dir "$data_dir" train --model "$base" \
           --train "data/datasets/$ds/train.jsonl" --dev "data/datasets/$ds/dev.jsonl" --test "data/datasets/$ds/test.jsonl" \
-          --out "$run" "${flags[@]}" "${extra[@]}" > "$run.stdout"
+          --out "$run" "${flags[@]}" "${extra[@]}" > "$run.stdout"; then
+          failed+=("$ds $fusion $regime seed $seed (graft train${checkpoint:+; if it refused the saved state of other settings, e.g. after the store was rebuilt, delete $checkpoint to start over})")
+          continue
+        fi
         end=$(date +%s.%N)
         # The wall time includes the pre-training: run now (inside start..end)
         # or reused from another run (its recorded seconds added).
@@ -267,3 +279,8 @@ for ds in $DATASETS; do
   done
 done
 python3 scripts/classify/bench_table.py "$WORK/runs" docs/benchmarks.md docs/bench-classify-runs.jsonl
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "bench-classify: ${#failed[@]} run(s) failed; graft's messages are above:" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  exit 1
+fi
