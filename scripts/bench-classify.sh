@@ -34,6 +34,7 @@
 #   SEEDS="1" REGIMES="top12+tapt1+head1" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
 #   REGIMES="frozen+q4 full+q4" DATASETS="trec6" FUSIONS="none" scripts/bench-classify.sh
 #   GRAFT=/tmp/graft-old SEEDS="3" REGIMES="top12" DATASETS="sentiment" FUSIONS="none" scripts/bench-classify.sh
+#   JOBS=2 SEEDS="2 3" REGIMES="top12" DATASETS="sentiment" FUSIONS="kbert" scripts/bench-classify.sh
 #
 # Each data set is paired with the graph that fits it, in a store of its own
 # under data/bench-classify/stores/: BBC News ↔ finance, TREC ↔ WordNet,
@@ -55,6 +56,7 @@
 set -euo pipefail
 # A relative GRAFT=PATH is relative to where the script was started.
 [ -n "${GRAFT:-}" ] && GRAFT=$(realpath "$GRAFT")
+self=$(realpath "$0")
 cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-"1 2 3"}
 REGIMES=${REGIMES:-"frozen"}
@@ -70,14 +72,54 @@ fi
 mkdir -p "$WORK/runs"
 # The build a run's figures come from (recorded with them).
 build=$(sha256sum "$GRAFT" | cut -c1-12)
-scripts/fetch-models.sh all
-scripts/fetch-datasets.sh all
-[ -s data/graphs/finance.nt.gz ] || python3 scripts/graphs/finance.py --downloads data/downloads --out data/graphs/finance.nt.gz
-[ -s data/graphs/wordnet.nt.gz ] || python3 scripts/graphs/wordnet.py --downloads data/downloads --out data/graphs/wordnet.nt.gz
-[ -s data/graphs/sentiment-zh.nt.gz ] || python3 scripts/graphs/sentiment_zh.py --downloads data/downloads --out data/graphs/sentiment-zh.nt.gz
+# A worker of JOBS (below) finds all this done by the script that started it.
+if [ -z "${BENCH_WORKER:-}" ]; then
+  scripts/fetch-models.sh all
+  scripts/fetch-datasets.sh all
+  [ -s data/graphs/finance.nt.gz ] || python3 scripts/graphs/finance.py --downloads data/downloads --out data/graphs/finance.nt.gz
+  [ -s data/graphs/wordnet.nt.gz ] || python3 scripts/graphs/wordnet.py --downloads data/downloads --out data/graphs/wordnet.nt.gz
+  [ -s data/graphs/sentiment-zh.nt.gz ] || python3 scripts/graphs/sentiment_zh.py --downloads data/downloads --out data/graphs/sentiment-zh.nt.gz
+fi
+
+# JOBS=N runs the seeds in N processes at once, one thread each
+# (RAYON_NUM_THREADS=1 unless set): on this 2-core machine a training step
+# on one thread runs at 0.83x of two threads (docs/performance.md,
+# "Threads"), so two seeds side by side train 1.7x as many examples a
+# second as one after the other. Seed k goes to worker ((k-1) mod N) + 1
+# in the order SEEDS gives them; each worker has its own copy of the
+# stores (one process may open a store), loaded from the same graph file,
+# so the runs' inputs are the same as in one process. The figures' times
+# are then each seed's own wall time with the other cores busy, not
+# comparable with one-process rows. Each worker's lines are prefixed
+# [seeds ...]; the table is written once all are done.
+JOBS=${JOBS:-1}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "JOBS=$JOBS: give a whole number of processes, 1 or more" >&2; exit 1; }
+if [ "$JOBS" -gt 1 ] && [ -z "${BENCH_WORKER:-}" ]; then
+  read -r -a seeds <<< "$SEEDS"
+  groups=()
+  for i in "${!seeds[@]}"; do
+    k=$((i % JOBS))
+    groups[k]="${groups[k]:-}${groups[k]:+ }${seeds[i]}"
+  done
+  pids=() names=()
+  for k in "${!groups[@]}"; do
+    (
+      set -o pipefail
+      BENCH_JOBS=$JOBS SEEDS="${groups[k]}" JOBS=1 BENCH_WORKER=$((k + 1)) GRAFT="$GRAFT" \
+        RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-1} "$self" 2>&1 | sed -u "s/^/[seeds ${groups[k]}] /"
+    ) &
+    pids+=($!) names+=("seeds ${groups[k]}")
+  done
+  status=0
+  for i in "${!pids[@]}"; do
+    wait "${pids[i]}" || { echo "bench-classify: the worker for ${names[i]} failed (its lines above)" >&2; status=1; }
+  done
+  python3 scripts/classify/bench_table.py "$WORK/runs" docs/benchmarks.md docs/bench-classify-runs.jsonl
+  exit $status
+fi
 
 store() { # store NAME GRAPH: a data dir holding one graph
-  local dir=$WORK/stores/$1
+  local dir=$WORK/stores/$1${BENCH_WORKER:+-w$BENCH_WORKER}
   if [ ! -f "$dir/.loaded" ]; then
     rm -rf "$dir"
     "$GRAFT" --data-dir "$dir" graph load --graph "https://w3id.org/graft/graph/$2" "data/graphs/$2.nt.gz"
@@ -271,14 +313,15 @@ for ds in $DATASETS; do
         end=$(date +%s.%N)
         # The wall time includes the pre-training: run now (inside start..end)
         # or reused from another run (its recorded seconds added).
-        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; t['graph']=sys.argv[7]; t['resumed_after_epoch']=int(sys.argv[8]) if sys.argv[8] else None; json.dump(c,open(p,'w'),indent=1)" \
-          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build" "$graph" "$resumed"
+        python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); t=c['training']; t['wall_s']=float(sys.argv[3])-float(sys.argv[2])+float(sys.argv[4]); t['pretrain_s']=float(sys.argv[5]) if sys.argv[5] else None; t['build']=sys.argv[6]; t['graph']=sys.argv[7]; t['resumed_after_epoch']=int(sys.argv[8]) if sys.argv[8] else None; t['jobs']=int(sys.argv[9]); json.dump(c,open(p,'w'),indent=1)" \
+          "$run/graft.json" "$start" "$end" "$reused_s" "$pretrain_s" "$build" "$graph" "$resumed" "${BENCH_JOBS:-1}"
         [ -z "$checkpoint" ] || rm -f "$checkpoint.wall"
       done
     done
   done
 done
-python3 scripts/classify/bench_table.py "$WORK/runs" docs/benchmarks.md docs/bench-classify-runs.jsonl
+# A worker leaves the table to the script that started it.
+[ -n "${BENCH_WORKER:-}" ] || python3 scripts/classify/bench_table.py "$WORK/runs" docs/benchmarks.md docs/bench-classify-runs.jsonl
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench-classify: ${#failed[@]} run(s) failed; graft's messages are above:" >&2
   printf '  %s\n' "${failed[@]}" >&2

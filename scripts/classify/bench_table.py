@@ -140,6 +140,8 @@ def run_record(card_path):
         "build": training.get("build"),
         # The store the facts came from (scripts/bench-classify.sh's pairing).
         "graph": training.get("graph"),
+        # Seeds trained side by side (scripts/bench-classify.sh JOBS=N, N > 1).
+        **({"jobs": training["jobs"]} if training.get("jobs", 1) > 1 else {}),
         "finished": datetime.fromtimestamp(card_path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
     }
 
@@ -172,6 +174,7 @@ def update_records(runs, records_path):
 
 CARRIED = "†"
 MIXED = " ‡"
+SIDE = " §"
 
 
 def table_rows(block):
@@ -206,6 +209,7 @@ def main(runs, doc, records_file):
         speed = slowest["train_examples"] * slowest["epochs"] / wall
         builds = {r.get("build") for r in rs}
         mixed = MIXED if len(builds) > 1 else ""
+        side = SIDE if any(r.get("jobs", 1) > 1 for r in rs) else ""
         graph_name = GRAPH_NAME.get((ds, graph)) or GRAPH_NAME.get(graph, graph)
         data_set = f"{NAME.get(ds, ds)} ({graph_name})"
         made.add((data_set, regime_name(regime), fusion))
@@ -213,7 +217,7 @@ def main(runs, doc, records_file):
             (
                 (data_set, regime_name(regime), order.get(fusion, 9)),
                 f"| {data_set} | {regime_name(regime)} | {fusion} | {len(rs)}{mixed} | {mean_sd(acc)} | {mean_sd(f1)} "
-                f"| {cov_train:.0%} / {cov_test:.0%} | {wall:.0f} | {speed:.0f} |",
+                f"| {cov_train:.0%} / {cov_test:.0%} | {wall:.0f}{side} | {speed:.0f} |",
             )
         )
     text = Path(doc).read_text()
@@ -255,6 +259,13 @@ def main(runs, doc, records_file):
         lines.append("")
         lines.append(
             f"{MIXED.strip()} The seeds of this row come from more than one build of graft (see `build` in the record file)."
+        )
+    if any(SIDE in line for _, line in rows):
+        lines.append("")
+        lines.append(
+            f"{SIDE.strip()} At least one seed of this row trained beside another (`JOBS=N scripts/bench-classify.sh`, "
+            "one thread each): its time is its own wall time with the other core busy, not comparable with rows "
+            "whose seeds trained one at a time."
         )
     if carried:
         lines.append("")
