@@ -81,38 +81,36 @@ if [ -z "${BENCH_WORKER:-}" ]; then
   [ -s data/graphs/sentiment-zh.nt.gz ] || python3 scripts/graphs/sentiment_zh.py --downloads data/downloads --out data/graphs/sentiment-zh.nt.gz
 fi
 
-# JOBS=N runs the seeds in N processes at once, one thread each
+# JOBS=N spreads the runs over N processes at once, one thread each
 # (RAYON_NUM_THREADS=1 unless set): on this 2-core machine a training step
 # on one thread runs at 0.83x of two threads (docs/performance.md,
-# "Threads"), so two seeds side by side train 1.7x as many examples a
-# second as one after the other. Seed k goes to worker ((k-1) mod N) + 1
-# in the order SEEDS gives them; each worker has its own copy of the
-# stores (one process may open a store), loaded from the same graph file,
-# so the runs' inputs are the same as in one process. The figures' times
-# are then each seed's own wall time with the other cores busy, not
-# comparable with one-process rows. Each worker's lines are prefixed
-# [seeds ...]; the table is written once all are done.
+# "Threads"), so two runs side by side train 1.7x as many examples a
+# second as one after the other. The (data set, regime, seed) triples, in
+# the order the loops below meet them, go to workers 1, 2, ..., N, 1, ...
+# (the fusion modes of a triple stay together: they share its pre-trained
+# encoder): one regime's seeds 1 2 3 go to workers 1 2 1, and
+# REGIMES="a b" SEEDS=1 puts a and b side by side. Each worker has its own
+# copy of the stores (one process may open a store), loaded from the same
+# graph file, so the runs' inputs are the same as in one process. The
+# figures' times are then each run's own wall time with the other cores
+# busy, not comparable with one-process rows (the table marks them §).
+# Each worker's lines are prefixed [worker K]; the table is written once
+# all are done.
 JOBS=${JOBS:-1}
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "JOBS=$JOBS: give a whole number of processes, 1 or more" >&2; exit 1; }
 if [ "$JOBS" -gt 1 ] && [ -z "${BENCH_WORKER:-}" ]; then
-  read -r -a seeds <<< "$SEEDS"
-  groups=()
-  for i in "${!seeds[@]}"; do
-    k=$((i % JOBS))
-    groups[k]="${groups[k]:-}${groups[k]:+ }${seeds[i]}"
-  done
-  pids=() names=()
-  for k in "${!groups[@]}"; do
+  pids=()
+  for k in $(seq 1 "$JOBS"); do
     (
       set -o pipefail
-      BENCH_JOBS=$JOBS SEEDS="${groups[k]}" JOBS=1 BENCH_WORKER=$((k + 1)) GRAFT="$GRAFT" \
-        RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-1} "$self" 2>&1 | sed -u "s/^/[seeds ${groups[k]}] /"
+      BENCH_JOBS=$JOBS BENCH_SHARE=$k/$JOBS BENCH_WORKER=$k JOBS=1 GRAFT="$GRAFT" \
+        RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-1} "$self" 2>&1 | sed -u "s/^/[worker $k] /"
     ) &
-    pids+=($!) names+=("seeds ${groups[k]}")
+    pids+=($!)
   done
   status=0
   for i in "${!pids[@]}"; do
-    wait "${pids[i]}" || { echo "bench-classify: the worker for ${names[i]} failed (its lines above)" >&2; status=1; }
+    wait "${pids[i]}" || { echo "bench-classify: worker $((i + 1)) failed (its lines above)" >&2; status=1; }
   done
   python3 scripts/classify/bench_table.py "$WORK/runs" docs/benchmarks.md docs/bench-classify-runs.jsonl
   exit $status
@@ -134,6 +132,9 @@ checkpoints=
 # Runs that failed (graft's message is above in the output): the others go
 # on, the table is written with what finished, and the script fails at the end.
 failed=()
+# The triples met so far, numbered for JOBS (above): BENCH_SHARE=K/N makes
+# this process a worker that runs only the triples numbered K-1 modulo N.
+declare -A triple_index=()
 "$GRAFT" train --help | grep -q -- --checkpoint-dir && checkpoints=1
 
 # Seconds that earlier attempts of a resumable run spent up to their last
@@ -254,6 +255,12 @@ for ds in $DATASETS; do
       # The same text budget in every mode: modes that inject get room for facts on top.
       case $fusion in none) max=$text_len ;; kbert) max=$((text_len + 32)) ;; append) max=$((text_len + 33)) ;; esac
       for seed in $SEEDS; do
+        triple="$ds $regime $seed"
+        [ -n "${triple_index[$triple]:-}" ] || triple_index[$triple]=${#triple_index[@]}
+        index=${triple_index[$triple]}
+        if [ -n "${BENCH_SHARE:-}" ] && [ $((index % ${BENCH_SHARE#*/})) -ne $((${BENCH_SHARE%/*} - 1)) ]; then
+          continue
+        fi
         run=$WORK/runs/$ds-$fusion-$regime-$seed
         if [ -f "$run/graft.json" ] && python3 -c 'import sys; sys.path.insert(0, "scripts/classify"); from bench_table import reusable; sys.exit(0 if reusable(*sys.argv[1:]) else 1)' \
           "$run/graft.json" "$fusion" "$ds" "$graph"; then echo "reusing $run"; continue; fi
