@@ -63,6 +63,8 @@ REGIMES=${REGIMES:-"frozen"}
 DATASETS=${DATASETS:-"bbc trec6 sentiment"}
 FUSIONS=${FUSIONS:-"none append kbert"}
 WORK=data/bench-classify
+JOBS=${JOBS:-1}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "JOBS=$JOBS: give a whole number of processes, 1 or more" >&2; exit 1; }
 # GRAFT=PATH benchmarks another build of graft (e.g. a copy of an earlier
 # commit's binary, to add seeds to its rows); the default is this tree's.
 if [ -z "${GRAFT:-}" ]; then
@@ -96,8 +98,6 @@ fi
 # busy, not comparable with one-process rows (the table marks them §).
 # Each worker's lines are prefixed [worker K]; the table is written once
 # all are done.
-JOBS=${JOBS:-1}
-[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "JOBS=$JOBS: give a whole number of processes, 1 or more" >&2; exit 1; }
 if [ "$JOBS" -gt 1 ] && [ -z "${BENCH_WORKER:-}" ]; then
   pids=()
   for k in $(seq 1 "$JOBS"); do
