@@ -517,7 +517,9 @@ pub fn train(
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
                 .and_then(|_| {
-                    let tmp = path.with_extension("tmp");
+                    // A temp name of this process's own: runs side by side
+                    // (e.g. seeds of one data set) may write the same key.
+                    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
                     std::fs::write(&tmp, &bytes)?;
                     std::fs::rename(&tmp, path)
                 });
