@@ -100,6 +100,9 @@ fi
 # all are done.
 if [ "$JOBS" -gt 1 ] && [ -z "${BENCH_WORKER:-}" ]; then
   pids=()
+  # Stopping this script stops its workers and their graft processes (one
+  # process group); their saved epochs resume on the next run.
+  trap 'trap "" TERM HUP; kill -TERM 0; exit 143' TERM HUP
   for k in $(seq 1 "$JOBS"); do
     (
       set -o pipefail
@@ -240,11 +243,16 @@ for ds in $DATASETS; do
       # The encoder after a Q4_0 round trip, made once and reused by name
       # (delete the folder to remake it after the model or the script changed).
       encoder=$WORK/models/$(basename "$model")-q4
-      if [ ! -f "$encoder/.done" ]; then
-        rm -rf "$encoder"
-        data/venv-models/bin/python scripts/models/q4_roundtrip.py "$model" "$encoder" >&2
-        touch "$encoder/.done"
-      fi
+      # Workers of JOBS take turns (flock): the first makes it, the others reuse it.
+      mkdir -p "$WORK/models"
+      (
+        flock 9
+        if [ ! -f "$encoder/.done" ]; then
+          rm -rf "$encoder"
+          data/venv-models/bin/python scripts/models/q4_roundtrip.py "$model" "$encoder" >&2
+          touch "$encoder/.done"
+        fi
+      ) 9> "$encoder.lock"
     fi
     pretrain_flags=()
     [ -n "$head" ] && pretrain_flags+=(--head-epochs "$head")
@@ -255,7 +263,10 @@ for ds in $DATASETS; do
       # The same text budget in every mode: modes that inject get room for facts on top.
       case $fusion in none) max=$text_len ;; kbert) max=$((text_len + 32)) ;; append) max=$((text_len + 33)) ;; esac
       for seed in $SEEDS; do
+        # Regimes that share a pre-trained encoder (+taptN, the same options)
+        # count as one triple, so one worker makes it and runs them all.
         triple="$ds $regime $seed"
+        [ "$tapt" -eq 0 ] || triple="$ds $seed tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}${truncation:+-${truncation/+/}}${q4:+-q4}-len$text_len"
         [ -n "${triple_index[$triple]:-}" ] || triple_index[$triple]=${#triple_index[@]}
         index=${triple_index[$triple]}
         if [ -n "${BENCH_SHARE:-}" ] && [ $((index % ${BENCH_SHARE#*/})) -ne $((${BENCH_SHARE%/*} - 1)) ]; then
@@ -292,6 +303,9 @@ for ds in $DATASETS; do
             fi
             python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]) + float(sys.argv[3]))" "$p0" "$(date +%s.%N)" "$earlier_s" > "$base.wall_s"
             [ -z "$checkpoints" ] || rm -f "$pre_checkpoint.wall"
+            # Earlier attempts of the pre-training count too (this attempt's
+            # time is inside start..end).
+            reused_s=$earlier_s
           else
             reused_s=$(cat "$base.wall_s")
           fi
