@@ -89,8 +89,9 @@ fi
 # "Threads"), so two runs side by side train 1.7x as many examples a
 # second as one after the other. The (data set, regime, seed) triples, in
 # the order the loops below meet them, go to workers 1, 2, ..., N, 1, ...
-# (the fusion modes of a triple stay together: they share its pre-trained
-# encoder): one regime's seeds 1 2 3 go to workers 1 2 1, and
+# (the fusion modes of a triple stay together, and so do the regimes that
+# share one pre-trained encoder, +taptN with the same options: one worker
+# makes it): one regime's seeds 1 2 3 go to workers 1 2 1, and
 # REGIMES="a b" SEEDS=1 puts a and b side by side. Each worker has its own
 # copy of the stores (one process may open a store), loaded from the same
 # graph file, so the runs' inputs are the same as in one process. The
