@@ -255,6 +255,9 @@ for ds in $DATASETS; do
         fi
       ) 9> "$encoder.lock"
     fi
+    # The pre-trained encoder of +taptN, by its options (a seed's own under
+    # $WORK/pretrained/NAME-SEED): regimes that differ only after it share it.
+    pretrained=$ds-tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}${truncation:+-${truncation/+/}}${q4:+-q4}-len$text_len
     pretrain_flags=()
     [ -n "$head" ] && pretrain_flags+=(--head-epochs "$head")
     [ -n "$fullvocab" ] && pretrain_flags+=(--full-vocab)
@@ -267,7 +270,7 @@ for ds in $DATASETS; do
         # Regimes that share a pre-trained encoder (+taptN, the same options)
         # count as one triple, so one worker makes it and runs them all.
         triple="$ds $regime $seed"
-        [ "$tapt" -eq 0 ] || triple="$ds $seed tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}${truncation:+-${truncation/+/}}${q4:+-q4}-len$text_len"
+        [ "$tapt" -eq 0 ] || triple="$seed $pretrained"
         [ -n "${triple_index[$triple]:-}" ] || triple_index[$triple]=${#triple_index[@]}
         index=${triple_index[$triple]}
         if [ -n "${BENCH_SHARE:-}" ] && [ $((index % ${BENCH_SHARE#*/})) -ne $((${BENCH_SHARE%/*} - 1)) ]; then
@@ -285,7 +288,7 @@ for ds in $DATASETS; do
         if [ "$tapt" -gt 0 ]; then
           # The adapted encoder, shared by the fusion modes of this seed
           # (its pre-training time is counted in each run that uses it).
-          base=$WORK/pretrained/$ds-tapt$tapt${head:+-head$head}${fullvocab:+-fullvocab}${truncation:+-${truncation/+/}}${q4:+-q4}-len$text_len-$seed
+          base=$WORK/pretrained/$pretrained-$seed
           if [ ! -f "$base/pretrain.json" ] || [ ! -f "$base.wall_s" ]; then
             mkdir -p "$WORK/pretrained"
             p0=$(date +%s.%N)
