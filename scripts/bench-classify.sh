@@ -18,11 +18,12 @@
 # with the best checkpoint; then the table is written by
 # scripts/classify/bench_table.py from docs/bench-classify-runs.jsonl, the
 # committed record of every run's figures, into which this machine's runs are
-# merged first (so the rows of runs made elsewhere stay). Fine-tuning runs
-# save their state after every epoch (graft train --checkpoint-dir, under
-# data/bench-classify/checkpoints): a run that was stopped resumes where it
-# stopped when the script is run again with the same settings, and its
-# wall_s counts every attempt up to its last saved epoch. A run that fails
+# merged first (so the rows of runs made elsewhere stay). Fine-tuning and
+# pre-training runs save their state after every epoch and every 200 steps
+# (graft train --checkpoint-dir --save-steps, under
+# data/bench-classify/checkpoints): a run that was stopped resumes at its
+# last saved step when the script is run again with the same settings, and
+# its wall_s counts every attempt up to its last save. A run that fails
 # (e.g. graft refuses a saved state made with other settings) does not stop
 # the others: the table is written with what finished, and the script names
 # the failed runs and exits 1.
@@ -131,8 +132,9 @@ store() { # store NAME GRAPH: a data dir holding one graph
 }
 
 # Binaries older than --checkpoint-dir (GRAFT=... to finish a configuration
-# with the build that began it) run without it.
-checkpoints=
+# with the build that began it) run without it, and those older than
+# --save-steps save at epoch ends only.
+checkpoints= save_steps=()
 # Runs that failed (graft's message is above in the output): the others go
 # on, the table is written with what finished, and the script fails at the end.
 failed=()
@@ -140,10 +142,11 @@ failed=()
 # this process a worker that runs only the triples numbered K-1 modulo N.
 declare -A triple_index=()
 "$GRAFT" train --help | grep -q -- --checkpoint-dir && checkpoints=1
+"$GRAFT" train --help | grep -q -- --save-steps && save_steps=(--save-steps 200)
 
 # Seconds that earlier attempts of a resumable run spent up to their last
-# saved epoch (input preparation and dev evaluations included; a stopped
-# attempt's unsaved partial epoch is not). Each attempt notes its start in
+# saved state (input preparation and dev evaluations included; a stopped
+# attempt's steps after its last save are not). Each attempt notes its start in
 # DIR.wall beside the checkpoint folder DIR (graft refuses other files
 # inside it); a resume adds the state's save time minus that start. A state
 # left by an older script, with no note, counts its epochs' own seconds.
@@ -296,7 +299,7 @@ for ds in $DATASETS; do
             resume_flags=() earlier_s=0
             if [ -n "$checkpoints" ]; then
               pre_checkpoint=$WORK/checkpoints/$(basename "$base")
-              resume_flags=(--checkpoint-dir "$pre_checkpoint")
+              resume_flags=(--checkpoint-dir "$pre_checkpoint" "${save_steps[@]}")
               earlier_s=$(earlier_attempts_s "$pre_checkpoint")
             fi
             if ! "$GRAFT" pretrain --model "$encoder" --texts "data/datasets/$ds/train.jsonl" \
@@ -315,16 +318,18 @@ for ds in $DATASETS; do
           fi
           pretrain_s=$(cat "$base.wall_s")
         fi
-        # Fine-tuning saves its state after every epoch, so a run that was
-        # stopped (the machine, a session's end) resumes when the script is
-        # run again; its time then adds the earlier attempts' (earlier_attempts_s).
+        # Fine-tuning saves its state after every epoch and every 200 steps,
+        # so a run that was stopped (the machine, a session's end) resumes
+        # when the script is run again; its time then adds the earlier
+        # attempts' (earlier_attempts_s).
         resumed= checkpoint=
         if [ "${regime%%+*}" != frozen ] && [ -n "$checkpoints" ]; then
           checkpoint=$WORK/checkpoints/$(basename "$run")
-          flags+=(--checkpoint-dir "$checkpoint")
+          flags+=(--checkpoint-dir "$checkpoint" "${save_steps[@]}")
           if [ -f "$checkpoint/graft-train-state.json" ]; then
             resumed=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["epochs_done"])' "$checkpoint/graft-train-state.json")
-            echo "   resuming after epoch $resumed ($checkpoint)" >&2
+            at=$(python3 -c 'import json, sys; p = json.load(open(sys.argv[1])).get("in_epoch"); print(", step %d of the next" % p["steps"] if p else "")' "$checkpoint/graft-train-state.json")
+            echo "   resuming after epoch $resumed$at ($checkpoint)" >&2
           fi
           prior_s=$(earlier_attempts_s "$checkpoint")
           reused_s=$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$reused_s" "$prior_s")

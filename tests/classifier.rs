@@ -5,7 +5,10 @@
 mod common;
 use common::*;
 use graft::classifier::data::{self, DataError};
+use graft::classifier::train::{train, Progress, TrainOptions};
 use graft::classifier::{Classifier, ClassifierError, DataFormat};
+use graft::encoder::Pooling;
+use graft::fusion::{FusionLimits, FusionMode};
 use std::path::{Path, PathBuf};
 
 fn tiny() -> PathBuf {
@@ -824,6 +827,11 @@ fn a_stopped_run_resumes_from_its_checkpoint_and_ends_with_the_same_model() {
     std::fs::create_dir(&saved).unwrap();
     for entry in std::fs::read_dir(&ckpt).unwrap() {
         let entry = entry.unwrap();
+        // Files only: a run killed while saving leaves a staging folder,
+        // which resuming clears.
+        if !entry.file_type().unwrap().is_file() {
+            continue;
+        }
         std::fs::copy(entry.path(), saved.join(entry.file_name())).unwrap();
     }
 
@@ -1176,4 +1184,190 @@ fn unusable_checkpoint_folders_are_refused_before_training() {
         std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
         "mine"
     );
+}
+
+/// A full fine-tuning of the tiny model, run through the library so a test
+/// can stop it at an exact step: 4 epochs of 3 steps (12 examples, batch 4).
+fn library_run(base: &Path, out: &Path, checkpoint: Option<&Path>) -> TrainOptions {
+    TrainOptions {
+        base: base.into(),
+        out: out.into(),
+        fusion: FusionMode::None,
+        limits: FusionLimits {
+            max_tokens: 48,
+            ..FusionLimits::default()
+        },
+        pooling: Pooling::Mean,
+        epochs: 4,
+        batch_size: 4,
+        lr: 1e-3,
+        warmup: 0.1,
+        weight_decay: 0.01,
+        layer_lr_decay: 1.0,
+        seed: 5,
+        freeze_encoder: false,
+        train_layers: None,
+        group_by_length: true,
+        patience: 100,
+        clip_norm: 1.0,
+        balanced: true,
+        multi_label: false,
+        head_dropout: 0.1,
+        label_smoothing: 0.0,
+        feature_cache: None,
+        checkpoint_dir: checkpoint.map(Path::to_path_buf),
+        save_steps: 1,
+    }
+}
+
+#[test]
+fn a_run_stopped_inside_an_epoch_resumes_at_its_saved_step_and_ends_with_the_same_model() {
+    use std::sync::Mutex;
+    let tmp = tempfile::tempdir().unwrap();
+    let (train_file, dev_file, _) = write_set(tmp.path());
+    let format = DataFormat::default();
+    let train_set = data::read_examples(&train_file, &format).unwrap();
+    let dev_set = data::read_examples(&dev_file, &format).unwrap();
+    let labels = data::label_set(&train_file, &train_set, 2).unwrap();
+    let knowledge = |_: &str, _: &[std::ops::Range<usize>]| Ok(Vec::new());
+    let info = serde_json::json!({"train": {"sha256": "t"}, "dev": {"sha256": "d"}});
+    // Runs `opts`, panicking (as a crash would stop it) right after the
+    // state is saved at (epoch, step) when `stop_at` says so; returns the
+    // events seen and whether it ended.
+    let run = |opts: &TrainOptions, stop_at: Option<(usize, usize)>| {
+        let events = Mutex::new(Vec::new());
+        let on = |p: Progress| {
+            if let Progress::Saved { epoch, step, .. } = p {
+                if Some((epoch, step)) == stop_at {
+                    panic!("stopped at epoch {epoch} step {step}");
+                }
+            }
+            events.lock().unwrap().push(p);
+        };
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            train(
+                opts,
+                &labels,
+                &train_set,
+                &dev_set,
+                &knowledge,
+                None,
+                info.clone(),
+                &on,
+            )
+            .unwrap()
+        }))
+        .is_ok();
+        (events.into_inner().unwrap(), ended)
+    };
+    let model = tiny();
+    let straight = tmp.path().join("straight");
+    let (events, ended) = run(&library_run(&model, &straight, None), None);
+    assert!(ended);
+    assert!(
+        !events.iter().any(|e| matches!(e, Progress::Saved { .. })),
+        "nothing is saved without a checkpoint folder"
+    );
+    let card = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("graft.json")).unwrap()).unwrap()
+    };
+    let losses = |c: &serde_json::Value| -> Vec<serde_json::Value> {
+        c["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::json!([r["train_loss"], r["dev_macro_f1"]]))
+            .collect()
+    };
+
+    // Inside the first epoch (no best epoch yet) and inside the third.
+    for (epoch, step) in [(1, 2), (3, 1)] {
+        let out = tmp.path().join(format!("resumed-{epoch}-{step}"));
+        let ckpt = tmp.path().join(format!("ckpt-{epoch}-{step}"));
+        let opts = library_run(&model, &out, Some(&ckpt));
+        let (events, ended) = run(&opts, Some((epoch, step)));
+        assert!(!ended && !out.exists(), "a stopped run writes no model");
+        let saved = |e: &Progress| matches!(e, Progress::Saved { .. });
+        assert_eq!(
+            events.iter().filter(|e| saved(e)).count(),
+            // Steps 1 and 2 of each earlier epoch, then the steps before.
+            2 * (epoch - 1) + step - 1
+        );
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ckpt.join("graft-train-state.json")).unwrap())
+                .unwrap();
+        assert_eq!(state["epochs_done"], epoch - 1);
+        assert_eq!(state["in_epoch"]["steps"], step);
+        assert_eq!(state["best"].is_null(), epoch == 1);
+        assert!(ckpt
+            .join(format!(
+                "graft-train-epoch-{}-step-{step}.safetensors",
+                epoch - 1
+            ))
+            .is_file());
+
+        // A state whose step count does not fit its batches is refused,
+        // naming the folder, and left as it was.
+        let broken = tmp.path().join(format!("broken-{epoch}-{step}"));
+        std::fs::create_dir(&broken).unwrap();
+        for entry in std::fs::read_dir(&ckpt).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), broken.join(entry.file_name())).unwrap();
+        }
+        let mut bad = state.clone();
+        bad["in_epoch"]["steps"] = 3.into();
+        let text = serde_json::to_string(&bad).unwrap();
+        std::fs::write(broken.join("graft-train-state.json"), &text).unwrap();
+        let broken_out = tmp.path().join(format!("broken-out-{epoch}-{step}"));
+        let err = train(
+            &library_run(&model, &broken_out, Some(&broken)),
+            &labels,
+            &train_set,
+            &dev_set,
+            &knowledge,
+            None,
+            info.clone(),
+            &|_| {},
+        )
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(
+            err.contains("cannot resume") && err.contains("3 steps of an epoch of 3 batches"),
+            "{err}"
+        );
+        assert!(!broken_out.exists());
+        assert_eq!(
+            std::fs::read_to_string(broken.join("graft-train-state.json")).unwrap(),
+            text
+        );
+
+        // Run again: it goes on after the saved step.
+        let (events, ended) = run(&opts, None);
+        assert!(ended);
+        assert!(
+            matches!(events.iter().find(|e| matches!(e, Progress::Resumed { .. })),
+                Some(Progress::Resumed { epochs_done, steps_done, .. })
+                    if *epochs_done == epoch - 1 && *steps_done == step),
+            "{events:?}"
+        );
+        let first = events.iter().find_map(|e| match e {
+            Progress::Step { epoch, step, .. } => Some((*epoch, *step)),
+            _ => None,
+        });
+        assert_eq!(first, Some((epoch, step + 1)), "no step is done twice");
+        // Compared whole, without printing megabytes on a failure.
+        assert!(
+            std::fs::read(straight.join("model.safetensors")).unwrap()
+                == std::fs::read(out.join("model.safetensors")).unwrap(),
+            "a run resumed inside an epoch ends with the weights of one that never stopped"
+        );
+        let (a, b) = (card(&straight), card(&out));
+        assert_eq!(
+            losses(&a),
+            losses(&b),
+            "every epoch's train loss and dev macro-F1 are the same"
+        );
+        assert_eq!(a["metrics"], b["metrics"]);
+    }
 }

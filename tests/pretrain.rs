@@ -613,3 +613,104 @@ fn a_stopped_pretraining_resumes_and_writes_the_same_model() {
         std::fs::read(again.join("model.safetensors")).unwrap()
     );
 }
+
+#[test]
+fn a_pretraining_stopped_inside_an_epoch_resumes_at_its_saved_step_with_the_same_weights() {
+    use graft::classifier::pretrain::{pretrain, PretrainOptions};
+    use graft::classifier::train::Progress;
+    use std::sync::Mutex;
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = tickets(&["phone", "laptop"]);
+    let dev = tickets(&["tablet"]);
+    // 8 texts in batches of 2: 4 steps an epoch; 2 head-only epochs, then 2
+    // of everything.
+    let options = |out: &Path, checkpoint: Option<&Path>| PretrainOptions {
+        base: minilm(),
+        out: out.into(),
+        max_tokens: 48,
+        truncation: graft::fusion::Truncation::Head,
+        epochs: 2,
+        batch_size: 2,
+        lr: 1e-4,
+        warmup: 0.1,
+        weight_decay: 0.01,
+        mask_rate: 0.15,
+        seed: 4,
+        clip_norm: 1.0,
+        train_embeddings: false,
+        head_epochs: Some(2),
+        head_lr: 1e-3,
+        full_vocab: false,
+        checkpoint_dir: checkpoint.map(Path::to_path_buf),
+        save_steps: 1,
+    };
+    // Runs, panicking (as a crash would stop it) right after the state is
+    // saved at (epoch, step) when `stop_at` says so; returns the events seen
+    // and whether it ended.
+    let run = |opts: &PretrainOptions, stop_at: Option<(usize, usize)>| {
+        let events = Mutex::new(Vec::new());
+        let on = |p: Progress| {
+            if let Progress::Saved { epoch, step, .. } = p {
+                if Some((epoch, step)) == stop_at {
+                    panic!("stopped at epoch {epoch} step {step}");
+                }
+            }
+            events.lock().unwrap().push(p);
+        };
+        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pretrain(opts, &texts, &dev, &on).unwrap();
+        }))
+        .is_ok();
+        (events.into_inner().unwrap(), ended)
+    };
+    let record = |dir: &Path| -> Vec<Value> {
+        let r: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("pretrain.json")).unwrap()).unwrap();
+        r["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::json!([e["train_loss"], e["dev_loss"]]))
+            .collect()
+    };
+    let straight = tmp.path().join("straight");
+    assert!(run(&options(&straight, None), None).1);
+    // Inside the first head-only epoch (no best epoch yet), inside the
+    // first epoch of the second stage (its optimizer state is saved), and
+    // inside its second.
+    for (epoch, step) in [(1, 2), (3, 1), (4, 3)] {
+        let out = tmp.path().join(format!("resumed-{epoch}-{step}"));
+        let ckpt = tmp.path().join(format!("ckpt-{epoch}-{step}"));
+        let opts = options(&out, Some(&ckpt));
+        let (_, ended) = run(&opts, Some((epoch, step)));
+        assert!(!ended && !out.exists());
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(ckpt.join("graft-train-state.json")).unwrap())
+                .unwrap();
+        assert_eq!(state["epochs_done"], epoch - 1);
+        assert_eq!(state["stage"], usize::from(epoch > 2));
+        assert_eq!(state["in_epoch"]["steps"], step);
+
+        let (events, ended) = run(&opts, None);
+        assert!(ended);
+        assert!(
+            matches!(events.iter().find(|e| matches!(e, Progress::Resumed { .. })),
+                Some(Progress::Resumed { epochs_done, steps_done, .. })
+                    if *epochs_done == epoch - 1 && *steps_done == step),
+            "{events:?}"
+        );
+        let first = events.iter().find_map(|e| match e {
+            Progress::Step { epoch, step, .. } => Some((*epoch, *step)),
+            _ => None,
+        });
+        assert_eq!(first, Some((epoch, step + 1)), "no step is done twice");
+        // Compared whole, without printing megabytes on a failure.
+        assert!(
+            std::fs::read(straight.join("model.safetensors")).unwrap()
+                == std::fs::read(out.join("model.safetensors")).unwrap(),
+            "a pre-training resumed inside an epoch writes the weights of one that never stopped"
+        );
+        assert_eq!(record(&straight), record(&out));
+        assert!(!ckpt.exists(), "the state goes once the folder is written");
+    }
+}

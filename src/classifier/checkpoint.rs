@@ -1,8 +1,9 @@
 //! Resumable training: the state of a fine-tuning or masked-LM
-//! pre-training run after each epoch, in a folder of its own (`graft train
+//! pre-training run after each epoch, and every `--save-steps` optimizer
+//! steps inside one, in a folder of its own (`graft train
 //! --checkpoint-dir`, `graft pretrain --checkpoint-dir`), so a run that was
-//! stopped (a crash, a reboot, a time limit) goes on from its last finished
-//! epoch instead of from the start, and ends with the model it would have
+//! stopped (a crash, a reboot, a time limit) goes on from its last saved
+//! step instead of from the start, and ends with the model it would have
 //! ended with had it never stopped (the same weights, bit for bit, on the
 //! same machine).
 //!
@@ -10,7 +11,9 @@
 //! each, the best epoch's parameters (early stopping keeps them), the step
 //! count, the order the examples were last shuffled into, the positions of
 //! the two random generators (shuffling and head dropout; encoder dropout),
-//! the epochs' records and whether early stopping has ended the run. It is
+//! the epochs' records and whether early stopping has ended the run; saved
+//! inside an epoch, also that epoch's batches, how many of them are done and
+//! its loss and time so far ([`InEpoch`]). It is
 //! saved as `graft-train-state.json` and a safetensors file it names; the
 //! JSON file is replaced last, by a rename, so a run stopped while saving
 //! leaves the previous state whole.
@@ -32,6 +35,10 @@ pub const STATE_FORMAT: u32 = 1;
 /// Every file graft writes in a checkpoint folder starts with this.
 const PREFIX: &str = "graft-train-";
 const STATE_FILE: &str = "graft-train-state.json";
+/// A tensor file is written in this subfolder first: the safetensors writer
+/// makes a temporary file beside its target (`.tmpXXXXXX`), which a run
+/// stopped while saving would otherwise leave among the state's files.
+const STAGING: &str = "graft-train-staging";
 
 /// Why a checkpoint folder cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +136,24 @@ pub struct Best {
     pub metrics: Option<Metrics>,
 }
 
+/// Where a state saved inside an epoch stands in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InEpoch {
+    /// Optimizer steps (batches) done of the epoch after `epochs_done`; at
+    /// least 1 and fewer than its batches.
+    pub steps: usize,
+    /// That epoch's batches, as indices into the training examples (or
+    /// texts): its shuffle, which has already moved the generator on.
+    pub batches: Vec<Vec<usize>>,
+    /// The losses of its steps done, each times what it averages over
+    /// (examples, or masked tokens in pre-training), summed.
+    pub loss: f64,
+    /// What `loss` is summed over so far (examples or masked tokens).
+    pub count: usize,
+    /// Its training time so far, in seconds.
+    pub seconds: f64,
+}
+
 /// A training run's state after an epoch, without its tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainState {
@@ -154,9 +179,36 @@ pub struct TrainState {
     pub best: Option<Best>,
     /// One record per finished epoch.
     pub history: Vec<serde_json::Value>,
+    /// Saved inside the epoch after `epochs_done`: where it stands there.
+    /// `None` at an epoch's end.
+    #[serde(default)]
+    pub in_epoch: Option<InEpoch>,
     /// The safetensors file beside the state: `param/NAME`, `m/NAME`,
-    /// `v/NAME` and `best/NAME` for each trained parameter.
+    /// `v/NAME` and `best/NAME` for each trained parameter (no `best/`
+    /// before the first epoch has ended).
     pub tensors: String,
+}
+
+impl TrainState {
+    /// The name of its tensor file: `graft-train-epoch-E.safetensors`, or
+    /// `graft-train-epoch-E-step-S.safetensors` for a state saved after step
+    /// S of the epoch after E.
+    fn tensor_file(&self) -> String {
+        match &self.in_epoch {
+            None => format!("{PREFIX}epoch-{}.safetensors", self.epochs_done),
+            Some(p) => format!(
+                "{PREFIX}epoch-{}-step-{}.safetensors",
+                self.epochs_done, p.steps
+            ),
+        }
+    }
+}
+
+/// Whether a run saves its state after step `done` (1-based) of an epoch of
+/// `batches` steps, with `--save-steps every` (0: only at epoch ends, which
+/// the epoch's own save covers).
+pub fn save_due(every: usize, done: usize, batches: usize) -> bool {
+    every > 0 && done.is_multiple_of(every) && done < batches
 }
 
 /// Refuses a checkpoint folder that is, holds or lies inside one of
@@ -334,7 +386,9 @@ impl Checkpoint {
 
     /// Refuses a state whose parts disagree (a hand-edited or mixed-up
     /// file): one epoch record per finished epoch, the tensor file of the
-    /// last one, a best epoch among them, an order that is a permutation.
+    /// last one (or of the step saved), a best epoch among them, an order
+    /// that is a permutation; saved inside an epoch, batches that are one
+    /// too, with the steps done fewer than them.
     fn check_consistent(&self, state: &TrainState) -> Result<(), CheckpointError> {
         let done = state.epochs_done;
         if state.history.len() != done {
@@ -343,7 +397,20 @@ impl Checkpoint {
                 state.history.len()
             )));
         }
-        if state.tensors != format!("{PREFIX}epoch-{done}.safetensors") {
+        if let Some(p) = &state.in_epoch {
+            if p.steps == 0 || p.steps >= p.batches.len() {
+                return Err(self.corrupt(format!(
+                    "it says {} steps of an epoch of {} batches are done",
+                    p.steps,
+                    p.batches.len()
+                )));
+            }
+            if !is_permutation(p.batches.iter().flatten(), state.order.len()) {
+                return Err(self
+                    .corrupt("its epoch's batches are not a permutation of the examples".into()));
+            }
+        }
+        if state.tensors != state.tensor_file() {
             return Err(self.corrupt(format!(
                 "it says {done} epochs are done and names the tensors {:?}",
                 state.tensors
@@ -355,12 +422,8 @@ impl Checkpoint {
                 best.epoch
             )));
         }
-        let mut seen = vec![false; state.order.len()];
-        for &i in &state.order {
-            match seen.get_mut(i) {
-                Some(s) if !*s => *s = true,
-                _ => return Err(self.corrupt("its example order is not a permutation".into())),
-            }
+        if !is_permutation(state.order.iter(), state.order.len()) {
+            return Err(self.corrupt("its example order is not a permutation".into()));
         }
         Ok(())
     }
@@ -396,7 +459,7 @@ impl Checkpoint {
             .ok()
             .and_then(|t| serde_json::from_str::<TrainState>(&t).ok())
             .map(|s| s.tensors);
-        state.tensors = format!("{PREFIX}epoch-{}.safetensors", state.epochs_done);
+        state.tensors = state.tensor_file();
         let io = |message: String| CheckpointError::Io {
             dir: self.dir.clone(),
             message,
@@ -404,11 +467,17 @@ impl Checkpoint {
         // On disk (fsync) before the state names it and before the previous
         // file goes: a power cut leaves the previous state or this one.
         let sync = |path: &Path| std::fs::File::open(path).and_then(|f| f.sync_all());
-        let staged = self.dir.join(format!("{}.tmp", state.tensors));
+        // What a save that was stopped left goes first.
+        let staging = self.dir.join(STAGING);
+        remove_if_there(&staging)
+            .and_then(|()| std::fs::create_dir(&staging))
+            .map_err(|e| io(format!("{}: {e}", staging.display())))?;
+        let staged = staging.join(&state.tensors);
         candle_core::safetensors::save(tensors, &staged)
             .map_err(|e| io(format!("writing {}: {e}", staged.display())))?;
         sync(&staged)
             .and_then(|()| std::fs::rename(&staged, self.dir.join(&state.tensors)))
+            .and_then(|()| std::fs::remove_dir(&staging))
             .map_err(|e| io(format!("writing {}: {e}", state.tensors)))?;
         let json = serde_json::to_vec(state).map_err(|e| io(e.to_string()))?;
         let staged = self.dir.join(format!("{STATE_FILE}.tmp"));
@@ -447,7 +516,7 @@ impl Checkpoint {
         for entry in entries {
             let entry = entry.map_err(io)?;
             if entry.file_name().to_string_lossy().starts_with(PREFIX) {
-                std::fs::remove_file(entry.path()).map_err(io)?;
+                remove_if_there(&entry.path()).map_err(io)?;
             }
         }
         // Left in place when something else appeared in it meanwhile.
@@ -488,10 +557,16 @@ impl Checkpoint {
             best: Vec::with_capacity(vars.len()),
             moments: HashMap::new(),
         };
+        // A state saved before the first epoch ended has no best values.
+        let has_best = names
+            .first()
+            .is_some_and(|n| tensors.contains_key(&format!("best/{n}")));
         for (name, var) in names.iter().zip(vars) {
             var.set(&need(format!("param/{name}"), var)?)
                 .map_err(|e| self.corrupt(e.to_string()))?;
-            restored.best.push(need(format!("best/{name}"), var)?);
+            if has_best {
+                restored.best.push(need(format!("best/{name}"), var)?);
+            }
             if let (Some(m), Some(v)) = (
                 get(format!("m/{name}"), var)?,
                 get(format!("v/{name}"), var)?,
@@ -519,6 +594,7 @@ impl Drop for Checkpoint {
         if self.dir.join(STATE_FILE).exists() {
             return;
         }
+        let _ = remove_if_there(&self.dir.join(STAGING));
         let _ = std::fs::remove_file(self.dir.join(format!("{PREFIX}lock")));
         if self.created {
             let _ = std::fs::remove_dir(&self.dir);
@@ -528,15 +604,17 @@ impl Drop for Checkpoint {
 
 /// What [`Checkpoint::restore`] gives back besides the parameters' values.
 pub struct Restored {
-    /// The best epoch's values, in the order of the names given.
+    /// The best epoch's values, in the order of the names given; empty for a
+    /// state saved before the first epoch ended.
     pub best: Vec<Tensor>,
     /// (first, second) AdamW moments by parameter name.
     pub moments: HashMap<String, (Tensor, Tensor)>,
 }
 
 /// A state's tensors: each of `vars` (named `names`) as it is and as it was
-/// at the best epoch (`best`, same order), and the `moments` of the
-/// optimizer that trains them ([`super::optim::GroupedAdamW::moments`]).
+/// at the best epoch (`best`, same order; empty before the first epoch has
+/// ended), and the `moments` of the optimizer that trains them
+/// ([`super::optim::GroupedAdamW::moments`]).
 pub fn tensors(
     names: &[String],
     vars: &[Var],
@@ -544,8 +622,10 @@ pub fn tensors(
     moments: Vec<(&str, Tensor, Tensor)>,
 ) -> HashMap<String, Tensor> {
     let mut out = HashMap::new();
-    for ((name, var), kept) in names.iter().zip(vars).zip(best) {
+    for (name, var) in names.iter().zip(vars) {
         out.insert(format!("param/{name}"), var.as_tensor().clone());
+    }
+    for (name, kept) in names.iter().zip(best) {
         out.insert(format!("best/{name}"), kept.clone());
     }
     for (name, m, v) in moments {
@@ -553,6 +633,33 @@ pub fn tensors(
         out.insert(format!("v/{name}"), v);
     }
     out
+}
+
+/// Deletes a file, or a folder with what it holds; nothing there is fine.
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    let removed = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether `items` holds each of `0..n` exactly once.
+fn is_permutation<'a>(items: impl Iterator<Item = &'a usize>, n: usize) -> bool {
+    let mut seen = vec![false; n];
+    let mut count = 0;
+    for &i in items {
+        match seen.get_mut(i) {
+            Some(s) if !*s => *s = true,
+            _ => return false,
+        }
+        count += 1;
+    }
+    count == n
 }
 
 /// Collects the paths where `saved` and `now` differ, as "path: saved then,
@@ -648,6 +755,7 @@ mod tests {
             history: (1..=epochs_done)
                 .map(|e| serde_json::json!({ "epoch": e }))
                 .collect(),
+            in_epoch: None,
             tensors: String::new(),
         }
     }
@@ -678,6 +786,28 @@ mod tests {
         let state = again.state(&a_state(1).run).unwrap().unwrap();
         assert_eq!(state.epochs_done, 1);
         assert_eq!(again.load_tensors(&state).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn what_a_stopped_save_left_is_cleared() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let checkpoint = Checkpoint::open(&dir).unwrap();
+        checkpoint.save(&mut a_state(1), &a_tensor()).unwrap();
+        assert!(!dir.join(STAGING).exists(), "a finished save leaves none");
+        // A save stopped while writing: the safetensors writer's temporary
+        // file in the staging folder.
+        std::fs::create_dir(dir.join(STAGING)).unwrap();
+        std::fs::write(dir.join(STAGING).join(".tmpAbC123"), b"partial").unwrap();
+        drop(checkpoint);
+        let again = Checkpoint::open(&dir).unwrap();
+        assert!(again.state(&a_state(1).run).unwrap().is_some());
+        again.save(&mut a_state(2), &a_tensor()).unwrap();
+        assert!(!dir.join(STAGING).exists());
+        std::fs::create_dir(dir.join(STAGING)).unwrap();
+        std::fs::write(dir.join(STAGING).join(".tmpAbC123"), b"partial").unwrap();
+        again.remove().unwrap();
+        assert!(!dir.exists());
     }
 
     #[cfg(unix)]
@@ -721,6 +851,66 @@ mod tests {
             ("best epoch, 5, is after", |v| v["best"]["epoch"] = 5.into()),
             ("not a permutation", |v| {
                 v["order"] = serde_json::json!([0, 0, 1])
+            }),
+        ];
+        for (message, edit) in edits {
+            let mut value = saved.clone();
+            edit(&mut value);
+            std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+            let err = checkpoint.state(&run).unwrap_err().to_string();
+            assert!(err.contains(message), "{message}: {err}");
+            assert!(err.contains("cannot resume"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_state_saved_inside_an_epoch_names_its_step_and_is_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let checkpoint = Checkpoint::open(&dir).unwrap();
+        checkpoint.save(&mut a_state(1), &a_tensor()).unwrap();
+        let mut state = a_state(1);
+        state.in_epoch = Some(InEpoch {
+            steps: 1,
+            batches: vec![vec![1, 2], vec![0]],
+            loss: 0.25,
+            count: 2,
+            seconds: 1.5,
+        });
+        checkpoint.save(&mut state, &a_tensor()).unwrap();
+        assert_eq!(state.tensors, "graft-train-epoch-1-step-1.safetensors");
+        assert!(dir.join(&state.tensors).is_file());
+        assert!(
+            !dir.join("graft-train-epoch-1.safetensors").exists(),
+            "the previous tensor file goes"
+        );
+        let path = dir.join(STATE_FILE);
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let run = saved["run"].clone();
+        let back = checkpoint.state(&run).unwrap().unwrap();
+        let p = back.in_epoch.unwrap();
+        assert_eq!(
+            (p.steps, p.batches, p.count),
+            (1, vec![vec![1, 2], vec![0]], 2)
+        );
+        assert_eq!((p.loss, p.seconds), (0.25, 1.5));
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit); 5] = [
+            ("0 steps of an epoch of 2 batches", |v| {
+                v["in_epoch"]["steps"] = 0.into()
+            }),
+            ("2 steps of an epoch of 2 batches", |v| {
+                v["in_epoch"]["steps"] = 2.into()
+            }),
+            ("batches are not a permutation", |v| {
+                v["in_epoch"]["batches"] = serde_json::json!([[1, 1], [0]])
+            }),
+            ("batches are not a permutation", |v| {
+                v["in_epoch"]["batches"] = serde_json::json!([[1], [0]])
+            }),
+            ("names the tensors", |v| {
+                v["tensors"] = "graft-train-epoch-1.safetensors".into()
             }),
         ];
         for (message, edit) in edits {

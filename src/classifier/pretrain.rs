@@ -10,7 +10,9 @@
 //! `BertForMaskedLM`'s names) that `graft train --model` fine-tunes, plus
 //! `pretrain.json` (settings and per-epoch losses).
 
-use super::checkpoint::{self, Best, Checkpoint, RngState, TrainState, STATE_FORMAT};
+use super::checkpoint::{
+    self, save_due, Best, Checkpoint, InEpoch, RngState, TrainState, STATE_FORMAT,
+};
 use super::folder::{check_out, write_staged};
 use super::optim::GroupedAdamW;
 use super::train::{clip, epoch_batches, schedule, Progress};
@@ -77,10 +79,15 @@ pub struct PretrainOptions {
     /// projection shrinks to the few thousand rows a task uses; the
     /// remaining entries of the head's output bias are saved as loaded.
     pub full_vocab: bool,
-    /// Save the run's state here after every epoch and, when it already
-    /// holds this run's state, resume after its last epoch (see
-    /// [`super::checkpoint`]); deleted once the folder is written.
+    /// Save the run's state here after every epoch (and every
+    /// `save_steps` steps) and, when it already holds this run's state,
+    /// resume from it (see [`super::checkpoint`]); deleted once the folder
+    /// is written.
     pub checkpoint_dir: Option<PathBuf>,
+    /// With `checkpoint_dir`: also save the state after every this many
+    /// optimizer steps inside an epoch (0: at epoch ends only). It does not
+    /// change the result, and a run may resume with another value.
+    pub save_steps: usize,
 }
 
 /// One pass over the texts.
@@ -472,6 +479,8 @@ pub fn pretrain(
     // A saved state: the parameters, the best epoch, the generators and
     // the order now; the stage's optimizer state when its stage starts.
     let mut resume = None;
+    // A state saved inside an epoch: where that epoch stands.
+    let mut in_epoch: Option<InEpoch> = None;
     // A saved state that does not fit (only ever with a checkpoint).
     let corrupt = |message: String| match &checkpoint {
         Some((c, ..)) => ClassifierError::from(c.corrupt(message)),
@@ -482,10 +491,12 @@ pub fn pretrain(
             return Err(corrupt("its text order or epoch count does not fit".into()));
         }
         let restored = checkpoint.restore(&checkpoint.load_tensors(state)?, &names, &vars)?;
-        let Some(b) = &state.best else {
-            return Err(corrupt("it has no best epoch".into()));
+        best = match &state.best {
+            Some(b) if !restored.best.is_empty() => Some((b.score, b.epoch, restored.best)),
+            // Saved before the first epoch ended.
+            None if state.epochs_done == 0 && state.in_epoch.is_some() => None,
+            _ => return Err(corrupt("it has no best epoch".into())),
         };
-        best = Some((b.score, b.epoch, restored.best));
         history = state
             .history
             .iter()
@@ -495,8 +506,10 @@ pub fn pretrain(
         order.clone_from(&state.order);
         rng = state.rng.rng().map_err(corrupt)?;
         model.set_dropout_rng(state.dropout_rng.rng().map_err(corrupt)?);
+        in_epoch.clone_from(&state.in_epoch);
         progress(Progress::Resumed {
             epochs_done: state.epochs_done,
+            steps_done: in_epoch.as_ref().map_or(0, |p| p.steps),
             epochs: head_epochs + opts.epochs,
             stopped: false,
         });
@@ -507,6 +520,54 @@ pub fn pretrain(
             restored.moments,
         ));
     }
+    // Saves the state after `epochs_done` epochs, or inside the next one
+    // (`in_epoch`), of `stage`.
+    let save_state = |epochs_done: usize,
+                      stage: usize,
+                      in_epoch: Option<InEpoch>,
+                      step: usize,
+                      order: &[usize],
+                      rng: &rand_chacha::ChaCha12Rng,
+                      best: &Option<(f64, usize, Vec<Tensor>)>,
+                      history: &[PretrainEpoch],
+                      opt: &GroupedAdamW|
+     -> Result<(), ClassifierError> {
+        let Some((checkpoint, run, _)) = &checkpoint else {
+            return Ok(());
+        };
+        let (snapshot, best) = match best {
+            Some((score, epoch, snapshot)) => (
+                snapshot.as_slice(),
+                Some(Best {
+                    score: *score,
+                    epoch: *epoch,
+                    metrics: None,
+                }),
+            ),
+            None => (&[][..], None),
+        };
+        let mut state = TrainState {
+            format: STATE_FORMAT,
+            run: run.clone(),
+            epochs_done,
+            stage,
+            steps: step,
+            stopped: false,
+            order: order.to_vec(),
+            rng: RngState::of(rng),
+            dropout_rng: RngState::of(&model.dropout_rng()),
+            best,
+            history: history
+                .iter()
+                .map(|r| serde_json::to_value(r).expect("plain record"))
+                .collect(),
+            in_epoch,
+            tensors: String::new(),
+        };
+        let tensors = checkpoint::tensors(&names, &vars, snapshot, opt.moments()?);
+        checkpoint.save(&mut state, &tensors)?;
+        Ok(())
+    };
     // The head alone first (its variables lead `named`), then everything;
     // each stage with its own optimizer state and schedule.
     let stages = [
@@ -526,7 +587,10 @@ pub fn pretrain(
         let mut done = 0;
         if let Some((epochs_done, saved_stage, steps, moments)) = &resume {
             done = epochs_done.saturating_sub(epoch).min(epochs);
-            if done > 0 && done < epochs {
+            // Saved inside an epoch of this stage, or after one of its
+            // epochs but its last.
+            let inside = in_epoch.is_some() && *epochs_done >= epoch;
+            if done < epochs && (done > 0 || inside) {
                 // Stopped inside this stage: its optimizer goes on.
                 if *saved_stage != stage {
                     return Err(corrupt(format!(
@@ -542,9 +606,19 @@ pub fn pretrain(
         for _ in done..epochs {
             epoch += 1;
             let started = std::time::Instant::now();
-            let batches = epoch_batches(&mut order, &lengths, opts.batch_size, true, &mut rng);
-            let (mut epoch_loss, mut epoch_tokens) = (0f64, 0usize);
-            for (s, idx) in batches.iter().enumerate() {
+            // Resumed inside this epoch: its batches and where it stood.
+            let (batches, steps_done, mut epoch_loss, mut epoch_tokens, seconds_before) =
+                match in_epoch.take() {
+                    Some(p) => (p.batches, p.steps, p.loss, p.count, p.seconds),
+                    None => (
+                        epoch_batches(&mut order, &lengths, opts.batch_size, true, &mut rng),
+                        0,
+                        0f64,
+                        0usize,
+                        0f64,
+                    ),
+                };
+            for (s, idx) in batches.iter().enumerate().skip(steps_done) {
                 let t0 = std::time::Instant::now();
                 let masked: Vec<Masked> = idx
                     .iter()
@@ -567,8 +641,33 @@ pub fn pretrain(
                     loss: lv,
                     examples_per_s: idx.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
                 });
+                if checkpoint.is_some() && save_due(opts.save_steps, s + 1, batches.len()) {
+                    let here = InEpoch {
+                        steps: s + 1,
+                        batches: batches.clone(),
+                        loss: epoch_loss,
+                        count: epoch_tokens,
+                        seconds: seconds_before + started.elapsed().as_secs_f64(),
+                    };
+                    save_state(
+                        epoch - 1,
+                        stage,
+                        Some(here),
+                        step,
+                        &order,
+                        &rng,
+                        &best,
+                        &history,
+                        &opt,
+                    )?;
+                    progress(Progress::Saved {
+                        epoch,
+                        step: s + 1,
+                        steps: batches.len(),
+                    });
+                }
             }
-            let seconds = started.elapsed().as_secs_f64();
+            let seconds = seconds_before + started.elapsed().as_secs_f64();
             let dev = evaluate()?;
             let record = PretrainEpoch {
                 epoch,
@@ -590,32 +689,9 @@ pub fn pretrain(
                     .collect::<Result<_, _>>()?;
                 best = Some((score, epoch, snapshot));
             }
-            if let Some((checkpoint, run, _)) = &checkpoint {
-                let (score, best_epoch, snapshot) = best.as_ref().expect("set above");
-                let mut state = TrainState {
-                    format: STATE_FORMAT,
-                    run: run.clone(),
-                    epochs_done: epoch,
-                    stage,
-                    steps: step,
-                    stopped: false,
-                    order: order.clone(),
-                    rng: RngState::of(&rng),
-                    dropout_rng: RngState::of(&model.dropout_rng()),
-                    best: Some(Best {
-                        score: *score,
-                        epoch: *best_epoch,
-                        metrics: None,
-                    }),
-                    history: history
-                        .iter()
-                        .map(|r| serde_json::to_value(r).expect("plain record"))
-                        .collect(),
-                    tensors: String::new(),
-                };
-                let tensors = checkpoint::tensors(&names, &vars, snapshot, opt.moments()?);
-                checkpoint.save(&mut state, &tensors)?;
-            }
+            save_state(
+                epoch, stage, None, step, &order, &rng, &best, &history, &opt,
+            )?;
         }
     }
     let (_, best_epoch, snapshot) = best.expect("at least one epoch (checked above)");

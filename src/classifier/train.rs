@@ -32,7 +32,7 @@
 //! data goes on after the last saved epoch and ends with the same weights
 //! as a run that never stopped.
 
-use super::checkpoint::{Best, Checkpoint, RngState, TrainState, STATE_FORMAT};
+use super::checkpoint::{save_due, Best, Checkpoint, InEpoch, RngState, TrainState, STATE_FORMAT};
 use super::data::Example;
 use super::folder::{check_out, write_staged};
 use super::metrics::{evaluate, Metrics};
@@ -101,10 +101,16 @@ pub struct TrainOptions {
     /// by a hash of the encoder and the inputs, so runs that differ only in
     /// head settings or seed encode once.
     pub feature_cache: Option<PathBuf>,
-    /// Save the run's state here after every epoch and, when it already
-    /// holds this run's state, resume after its last epoch (see
-    /// [`super::checkpoint`]); deleted once the model folder is written.
+    /// Save the run's state here after every epoch (and every
+    /// `save_steps` steps) and, when it already holds this run's state,
+    /// resume from it (see [`super::checkpoint`]); deleted once the model
+    /// folder is written.
     pub checkpoint_dir: Option<PathBuf>,
+    /// With `checkpoint_dir`: also save the state after every this many
+    /// optimizer steps inside an epoch, so a stopped run loses at most that
+    /// many (0: at epoch ends only). It does not change the result, and a
+    /// run may resume with another value.
+    pub save_steps: usize,
 }
 
 /// One epoch's record.
@@ -134,11 +140,20 @@ pub enum Progress {
     /// An epoch ended.
     Epoch(EpochRecord),
     /// Training goes on from a saved state after `epochs_done` of `epochs`
-    /// (`stopped`: early stopping had already ended it).
+    /// and `steps_done` steps of the next one (`stopped`: early stopping
+    /// had already ended it).
     Resumed {
         epochs_done: usize,
+        steps_done: usize,
         epochs: usize,
         stopped: bool,
+    },
+    /// The state was saved inside `epoch`, after `step` of its `steps`
+    /// steps (`save_steps`; the saves at epoch ends are not reported).
+    Saved {
+        epoch: usize,
+        step: usize,
+        steps: usize,
     },
     /// A pass of masked-LM pre-training ended ([`super::pretrain`]).
     Pretrain(super::pretrain::PretrainEpoch),
@@ -678,6 +693,8 @@ pub fn train(
     let train_lengths: Vec<usize> = train_set.inputs.iter().map(|i| i.sequence.len()).collect();
     let mut order: Vec<usize> = (0..train_lengths.len()).collect();
     let mut first_epoch = 1;
+    // A state saved inside an epoch: where that epoch stands.
+    let mut in_epoch: Option<InEpoch> = None;
     if let Some((checkpoint, _, Some(state))) = &checkpoint {
         let corrupt = |message: String| ClassifierError::from(checkpoint.corrupt(message));
         let restored = checkpoint.restore(&checkpoint.load_tensors(state)?, &names, &vars)?;
@@ -701,7 +718,9 @@ pub fn train(
                 score,
                 epoch,
                 metrics: Some(metrics),
-            }) => Some((*score, *epoch, snapshot, metrics.clone())),
+            }) if !snapshot.is_empty() => Some((*score, *epoch, snapshot, metrics.clone())),
+            // Saved before the first epoch ended.
+            None if state.epochs_done == 0 && state.in_epoch.is_some() => None,
             _ => return Err(corrupt("it has no best epoch".into())),
         };
         first_epoch = if state.stopped {
@@ -709,23 +728,78 @@ pub fn train(
         } else {
             state.epochs_done + 1
         };
+        in_epoch.clone_from(&state.in_epoch);
         progress(Progress::Resumed {
             epochs_done: state.epochs_done,
+            steps_done: in_epoch.as_ref().map_or(0, |p| p.steps),
             epochs,
             stopped: state.stopped,
         });
     }
+    // Saves the run's state after `epochs_done` epochs, or inside the next
+    // one (`in_epoch`).
+    let save_state = |epochs_done: usize,
+                      stopped: bool,
+                      in_epoch: Option<InEpoch>,
+                      step: usize,
+                      order: &[usize],
+                      rng: &ChaCha12Rng,
+                      best: &Option<(f64, usize, Vec<Tensor>, Metrics)>,
+                      history: &[serde_json::Value],
+                      opt: &GroupedAdamW|
+     -> Result<(), ClassifierError> {
+        let Some((checkpoint, run, _)) = &checkpoint else {
+            return Ok(());
+        };
+        let (snapshot, best) = match best {
+            Some((score, epoch, snapshot, metrics)) => (
+                snapshot.as_slice(),
+                Some(Best {
+                    score: *score,
+                    epoch: *epoch,
+                    metrics: Some(metrics.clone()),
+                }),
+            ),
+            None => (&[][..], None),
+        };
+        let tensors = super::checkpoint::tensors(&names, &vars, snapshot, opt.moments()?);
+        let mut state = TrainState {
+            format: STATE_FORMAT,
+            run: run.clone(),
+            epochs_done,
+            stage: 0,
+            steps: step,
+            stopped,
+            order: order.to_vec(),
+            rng: RngState::of(rng),
+            dropout_rng: RngState::of(&encoder.model().dropout_rng()),
+            best,
+            history: history.to_vec(),
+            in_epoch,
+            tensors: String::new(),
+        };
+        checkpoint.save(&mut state, &tensors)?;
+        Ok(())
+    };
     for epoch in first_epoch..=epochs {
         let started = Instant::now();
-        let batches = epoch_batches(
-            &mut order,
-            &train_lengths,
-            opts.batch_size.max(1),
-            opts.group_by_length,
-            &mut rng,
-        );
-        let mut epoch_loss = 0f64;
-        for (s, chunk) in batches.iter().enumerate() {
+        // Resumed inside this epoch: its batches and where it stood.
+        let (batches, steps_done, mut epoch_loss, seconds_before) = match in_epoch.take() {
+            Some(p) => (p.batches, p.steps, p.loss, p.seconds),
+            None => (
+                epoch_batches(
+                    &mut order,
+                    &train_lengths,
+                    opts.batch_size.max(1),
+                    opts.group_by_length,
+                    &mut rng,
+                ),
+                0,
+                0f64,
+                0f64,
+            ),
+        };
+        for (s, chunk) in batches.iter().enumerate().skip(steps_done) {
             let chunk = chunk.as_slice();
             let t0 = Instant::now();
             let targets: Vec<Vec<usize>> = chunk
@@ -788,8 +862,33 @@ pub fn train(
                 loss: lv,
                 examples_per_s: chunk.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9),
             });
+            if checkpoint.is_some() && save_due(opts.save_steps, s + 1, batches.len()) {
+                let here = InEpoch {
+                    steps: s + 1,
+                    batches: batches.clone(),
+                    loss: epoch_loss,
+                    count: batches[..=s].iter().map(Vec::len).sum(),
+                    seconds: seconds_before + started.elapsed().as_secs_f64(),
+                };
+                save_state(
+                    epoch - 1,
+                    false,
+                    Some(here),
+                    step,
+                    &order,
+                    &rng,
+                    &best,
+                    &history,
+                    &opt,
+                )?;
+                progress(Progress::Saved {
+                    epoch,
+                    step: s + 1,
+                    steps: batches.len(),
+                });
+            }
         }
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = seconds_before + started.elapsed().as_secs_f64();
         let predicted = predict_dev()?;
         let metrics = evaluate(labels, &dev_set.targets, &predicted);
         let record = EpochRecord {
@@ -815,30 +914,7 @@ pub fn train(
         } else if epoch - best.as_ref().map_or(0, |b| b.1) >= opts.patience.max(1) {
             stop = true;
         }
-        if let Some((checkpoint, run, _)) = &checkpoint {
-            let (macro_f1, best_epoch, snapshot, best_metrics) =
-                best.as_ref().expect("set in the first epoch");
-            let tensors = super::checkpoint::tensors(&names, &vars, snapshot, opt.moments()?);
-            let mut state = TrainState {
-                format: STATE_FORMAT,
-                run: run.clone(),
-                epochs_done: epoch,
-                stage: 0,
-                steps: step,
-                stopped: stop,
-                order: order.clone(),
-                rng: RngState::of(&rng),
-                dropout_rng: RngState::of(&encoder.model().dropout_rng()),
-                best: Some(Best {
-                    score: *macro_f1,
-                    epoch: *best_epoch,
-                    metrics: Some(best_metrics.clone()),
-                }),
-                history: history.clone(),
-                tensors: String::new(),
-            };
-            checkpoint.save(&mut state, &tensors)?;
-        }
+        save_state(epoch, stop, None, step, &order, &rng, &best, &history, &opt)?;
         if stop {
             break;
         }

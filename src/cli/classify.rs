@@ -147,12 +147,19 @@ pub struct TrainArgs {
     /// that differ only in seed or head settings encode once.
     #[arg(long)]
     pub feature_cache: Option<PathBuf>,
-    /// Save the training state in this folder after every epoch; run the
-    /// same command again after an interruption and training resumes after
-    /// the last saved epoch, ending with the same model. Refused when it
-    /// holds another run's state. Deleted once the model is written.
+    /// Save the training state in this folder after every epoch (and every
+    /// --save-steps steps); run the same command again after an
+    /// interruption and training resumes from the last saved step, ending
+    /// with the same model. Refused when it holds another run's state.
+    /// Deleted once the model is written.
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
+    /// With --checkpoint-dir: also save the state every N optimizer steps
+    /// inside an epoch, so a stopped run loses at most N steps (0: at epoch
+    /// ends only). The result is the same whatever N, and a run may resume
+    /// with another N.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub save_steps: usize,
     #[command(flatten)]
     pub fields: FieldArgs,
 }
@@ -294,15 +301,28 @@ pub(super) fn show_progress(
         }
         Progress::Resumed {
             epochs_done,
+            steps_done,
             epochs,
             stopped,
         } => bar.suspend(|| {
             if stopped {
                 eprintln!("resuming: early stopping ended this run after epoch {epochs_done}; writing its model (--checkpoint-dir)")
+            } else if steps_done > 0 {
+                eprintln!(
+                    "resuming at step {} of epoch {} of {epochs} from the saved state (--checkpoint-dir)",
+                    steps_done + 1,
+                    epochs_done + 1
+                )
             } else {
                 eprintln!("resuming after epoch {epochs_done} of {epochs} from the saved state (--checkpoint-dir)")
             }
         }),
+        Progress::Saved { epoch, step, steps } => {
+            // A line in logs; on a terminal the bar shows progress.
+            if bar.is_hidden() {
+                eprintln!("epoch {epoch}: state saved after step {step}/{steps} (--checkpoint-dir)");
+            }
+        }
         Progress::FeatureCache {
             ref path,
             vectors,
@@ -373,6 +393,7 @@ pub fn run_train(data_dir: &Path, args: TrainArgs) -> CliResult {
         label_smoothing: args.label_smoothing,
         feature_cache: args.feature_cache.clone(),
         checkpoint_dir: args.checkpoint_dir.clone(),
+        save_steps: args.save_steps,
     };
     let linker = linker(data_dir, args.fusion != FusionMode::None)?;
     if let Some(l) = &linker {

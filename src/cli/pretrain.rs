@@ -82,12 +82,18 @@ pub struct PretrainArgs {
     /// Default: over the tokens that occur in the texts.
     #[arg(long)]
     pub full_vocab: bool,
-    /// Save the state in this folder after every epoch; the same command
-    /// again after an interruption resumes after the last saved epoch and
-    /// writes the same model. Refused when it holds another run's state.
-    /// Deleted once the model is written.
+    /// Save the state in this folder after every epoch (and every
+    /// --save-steps steps); the same command again after an interruption
+    /// resumes from the last saved step and writes the same model. Refused
+    /// when it holds another run's state. Deleted once the model is
+    /// written.
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
+    /// With --checkpoint-dir: also save the state every N optimizer steps
+    /// inside an epoch, so a stopped run loses at most N steps (0: at epoch
+    /// ends only). The result is the same whatever N.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub save_steps: usize,
 }
 
 pub fn run(args: PretrainArgs) -> CliResult {
@@ -124,6 +130,7 @@ pub fn run(args: PretrainArgs) -> CliResult {
         head_lr: args.head_lr,
         full_vocab: args.full_vocab,
         checkpoint_dir: args.checkpoint_dir.clone(),
+        save_steps: args.save_steps,
     };
     let progress = bar(0, "{msg} [{bar:30}] {pos}/{len} ({elapsed})");
     let last_line = std::cell::Cell::new(std::time::Instant::now());
