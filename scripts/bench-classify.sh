@@ -149,7 +149,8 @@ declare -A triple_index=()
 # attempt's steps after its last save are not). Each attempt notes its start in
 # DIR.wall beside the checkpoint folder DIR (graft refuses other files
 # inside it); a resume adds the state's save time minus that start. A state
-# left by an older script, with no note, counts its epochs' own seconds.
+# left by an older script, with no note, counts its epochs' own seconds (and
+# those of the unfinished epoch's saved steps).
 # Prints the seconds; `rm -f DIR.wall` once the run is done.
 earlier_attempts_s() {
   python3 - "$1" <<'PY'
@@ -162,7 +163,9 @@ if os.path.exists(state):
         seconds, start = map(float, open(note).read().split())
         seconds += max(0.0, os.path.getmtime(state) - start)
     else:
-        seconds = sum(h["seconds"] for h in json.load(open(state))["history"])
+        saved = json.load(open(state))
+        seconds = sum(h["seconds"] for h in saved["history"])
+        seconds += (saved.get("in_epoch") or {}).get("seconds") or 0.0
 os.makedirs(os.path.dirname(folder) or ".", exist_ok=True)
 with open(note, "w") as f:
     f.write(f"{seconds} {time.time()}\n")
@@ -299,7 +302,7 @@ for ds in $DATASETS; do
             resume_flags=() earlier_s=0
             if [ -n "$checkpoints" ]; then
               pre_checkpoint=$WORK/checkpoints/$(basename "$base")
-              resume_flags=(--checkpoint-dir "$pre_checkpoint" "${save_steps[@]}")
+              resume_flags=(--checkpoint-dir "$pre_checkpoint" ${save_steps[@]+"${save_steps[@]}"})
               earlier_s=$(earlier_attempts_s "$pre_checkpoint")
             fi
             if ! "$GRAFT" pretrain --model "$encoder" --texts "data/datasets/$ds/train.jsonl" \
@@ -325,7 +328,7 @@ for ds in $DATASETS; do
         resumed= checkpoint=
         if [ "${regime%%+*}" != frozen ] && [ -n "$checkpoints" ]; then
           checkpoint=$WORK/checkpoints/$(basename "$run")
-          flags+=(--checkpoint-dir "$checkpoint" "${save_steps[@]}")
+          flags+=(--checkpoint-dir "$checkpoint" ${save_steps[@]+"${save_steps[@]}"})
           if [ -f "$checkpoint/graft-train-state.json" ]; then
             resumed=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["epochs_done"])' "$checkpoint/graft-train-state.json")
             at=$(python3 -c 'import json, sys; p = json.load(open(sys.argv[1])).get("in_epoch"); print(", step %d of the next" % p["steps"] if p else "")' "$checkpoint/graft-train-state.json")

@@ -1306,41 +1306,66 @@ fn a_run_stopped_inside_an_epoch_resumes_at_its_saved_step_and_ends_with_the_sam
             ))
             .is_file());
 
-        // A state whose step count does not fit its batches is refused,
-        // naming the folder, and left as it was.
-        let broken = tmp.path().join(format!("broken-{epoch}-{step}"));
-        std::fs::create_dir(&broken).unwrap();
-        for entry in std::fs::read_dir(&ckpt).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), broken.join(entry.file_name())).unwrap();
+        // A state whose unfinished epoch does not fit is refused, naming
+        // what, and left as it was.
+        type Edit = fn(&mut serde_json::Value);
+        let edits: [(&str, Edit); 4] = [
+            ("3 steps of an epoch of 3 batches", |v| {
+                v["in_epoch"]["steps"] = 3.into()
+            }),
+            ("does not fit the run's epochs, batch size or steps", |v| {
+                v["in_epoch"]["count"] = 99.into()
+            }),
+            ("does not fit the run's epochs, batch size or steps", |v| {
+                // Ten examples in the last batch, above --batch-size 4.
+                let all: Vec<u64> = v["order"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i.as_u64().unwrap())
+                    .collect();
+                // One example in each of the first two: the steps done keep
+                // their count.
+                v["in_epoch"]["batches"] = serde_json::json!([all[..1], all[1..2], all[2..]]);
+                v["in_epoch"]["count"] = v["in_epoch"]["steps"].clone();
+            }),
+            ("early stopping had ended", |v| v["stopped"] = true.into()),
+        ];
+        for (n, (message, edit)) in edits.into_iter().enumerate() {
+            let broken = tmp.path().join(format!("broken-{epoch}-{step}-{n}"));
+            std::fs::create_dir(&broken).unwrap();
+            for entry in std::fs::read_dir(&ckpt).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), broken.join(entry.file_name())).unwrap();
+            }
+            let mut bad = state.clone();
+            edit(&mut bad);
+            let text = serde_json::to_string(&bad).unwrap();
+            std::fs::write(broken.join("graft-train-state.json"), &text).unwrap();
+            let broken_out = tmp.path().join(format!("broken-out-{epoch}-{step}-{n}"));
+            let err = train(
+                &library_run(&model, &broken_out, Some(&broken)),
+                &labels,
+                &train_set,
+                &dev_set,
+                &knowledge,
+                None,
+                info.clone(),
+                &|_| {},
+            )
+            .err()
+            .expect("refused")
+            .to_string();
+            assert!(
+                err.contains("cannot resume") && err.contains(message),
+                "{message}: {err}"
+            );
+            assert!(!broken_out.exists());
+            assert_eq!(
+                std::fs::read_to_string(broken.join("graft-train-state.json")).unwrap(),
+                text
+            );
         }
-        let mut bad = state.clone();
-        bad["in_epoch"]["steps"] = 3.into();
-        let text = serde_json::to_string(&bad).unwrap();
-        std::fs::write(broken.join("graft-train-state.json"), &text).unwrap();
-        let broken_out = tmp.path().join(format!("broken-out-{epoch}-{step}"));
-        let err = train(
-            &library_run(&model, &broken_out, Some(&broken)),
-            &labels,
-            &train_set,
-            &dev_set,
-            &knowledge,
-            None,
-            info.clone(),
-            &|_| {},
-        )
-        .err()
-        .expect("refused")
-        .to_string();
-        assert!(
-            err.contains("cannot resume") && err.contains("3 steps of an epoch of 3 batches"),
-            "{err}"
-        );
-        assert!(!broken_out.exists());
-        assert_eq!(
-            std::fs::read_to_string(broken.join("graft-train-state.json")).unwrap(),
-            text
-        );
 
         // Run again: it goes on after the saved step.
         let (events, ended) = run(&opts, None);

@@ -146,11 +146,14 @@ pub struct InEpoch {
     /// texts): its shuffle, which has already moved the generator on.
     pub batches: Vec<Vec<usize>>,
     /// The losses of its steps done, each times what it averages over
-    /// (examples, or masked tokens in pre-training), summed.
+    /// (examples, or masked tokens in pre-training), summed. NaN (a loss
+    /// that blew up) is written as null.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub loss: f64,
     /// What `loss` is summed over so far (examples or masked tokens).
     pub count: usize,
     /// Its training time so far, in seconds.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub seconds: f64,
 }
 
@@ -269,8 +272,10 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// Opens `dir`, creating it when missing. When the run ends without
-    /// having saved a state (it failed before its first epoch ended), the
-    /// lock file goes, and so does the folder if this made it.
+    /// having saved a state (it failed before its first save), the lock
+    /// file goes, and so does the folder if this made it. Temporary files a
+    /// save stopped half-way left (`.tmpXXXXXX`, beside graft's files) are
+    /// deleted.
     ///
     /// # Errors
     /// [`CheckpointError::NotAFolder`] for a file;
@@ -302,15 +307,26 @@ impl Checkpoint {
         }
         let created = !dir.exists();
         std::fs::create_dir_all(dir).map_err(io)?;
+        // The safetensors writer's temporary files (`.tmpXXXXXX`), which
+        // graft before the staging folder wrote beside the state: a run
+        // killed while saving left one. Deleted once the folder is ours.
+        let (mut ours, mut leftovers, mut foreign) = (false, Vec::new(), None);
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let name = entry.map_err(io)?.file_name();
-            let name = name.to_string_lossy();
-            if !name.starts_with(PREFIX) {
-                return Err(CheckpointError::Foreign {
-                    dir: dir.into(),
-                    example: name.into_owned(),
-                });
+            let name = name.to_string_lossy().into_owned();
+            if name.starts_with(PREFIX) {
+                ours = true;
+            } else if is_write_leftover(&name) {
+                leftovers.push(name);
+            } else {
+                foreign.get_or_insert(name);
             }
+        }
+        if let Some(example) = foreign.or_else(|| leftovers.first().filter(|_| !ours).cloned()) {
+            return Err(CheckpointError::Foreign {
+                dir: dir.into(),
+                example,
+            });
         }
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -324,6 +340,9 @@ impl Checkpoint {
                 return Err(CheckpointError::InUse(dir.into()))
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        for name in leftovers {
+            std::fs::remove_file(dir.join(name)).map_err(io)?;
         }
         Ok(Self {
             dir: dir.into(),
@@ -398,6 +417,14 @@ impl Checkpoint {
             )));
         }
         if let Some(p) = &state.in_epoch {
+            if state.stopped {
+                return Err(self.corrupt(
+                    "it was saved inside an epoch of a run early stopping had ended".into(),
+                ));
+            }
+            if p.batches.iter().any(Vec::is_empty) {
+                return Err(self.corrupt("its epoch has an empty batch".into()));
+            }
             if p.steps == 0 || p.steps >= p.batches.len() {
                 return Err(self.corrupt(format!(
                     "it says {} steps of an epoch of {} batches are done",
@@ -594,8 +621,15 @@ impl Drop for Checkpoint {
         if self.dir.join(STATE_FILE).exists() {
             return;
         }
-        let _ = remove_if_there(&self.dir.join(STAGING));
-        let _ = std::fs::remove_file(self.dir.join(format!("{PREFIX}lock")));
+        // The lock, and what a save that failed before writing the state
+        // left (the staging folder, a tensor file no state names).
+        if let Ok(entries) = std::fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(PREFIX) {
+                    let _ = remove_if_there(&entry.path());
+                }
+            }
+        }
         if self.created {
             let _ = std::fs::remove_dir(&self.dir);
         }
@@ -633,6 +667,14 @@ pub fn tensors(
         out.insert(format!("v/{name}"), v);
     }
     out
+}
+
+/// Whether `name` is a temporary file of the safetensors writer (the
+/// `tempfile` crate's default name: `.tmp` and 6 letters or digits).
+fn is_write_leftover(name: &str) -> bool {
+    name.len() == 10
+        && name.starts_with(".tmp")
+        && name[4..].bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Deletes a file, or a folder with what it holds; nothing there is fine.
@@ -795,6 +837,18 @@ mod tests {
         let checkpoint = Checkpoint::open(&dir).unwrap();
         checkpoint.save(&mut a_state(1), &a_tensor()).unwrap();
         assert!(!dir.join(STAGING).exists(), "a finished save leaves none");
+        // Beside the state, as graft before the staging folder left it: the
+        // folder opens and the file goes.
+        drop(checkpoint);
+        std::fs::write(dir.join(".tmpXyZ789"), b"partial").unwrap();
+        let checkpoint = Checkpoint::open(&dir).unwrap();
+        assert!(!dir.join(".tmpXyZ789").exists());
+        // Alone in a folder it is not taken for graft's.
+        let other = tmp.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join(".tmpXyZ789"), b"partial").unwrap();
+        let err = Checkpoint::open(&other).unwrap_err().to_string();
+        assert!(err.contains("holds other files (.tmpXyZ789)"), "{err}");
         // A save stopped while writing: the safetensors writer's temporary
         // file in the staging folder.
         std::fs::create_dir(dir.join(STAGING)).unwrap();
@@ -895,8 +949,22 @@ mod tests {
             (1, vec![vec![1, 2], vec![0]], 2)
         );
         assert_eq!((p.loss, p.seconds), (0.25, 1.5));
+        // A loss that blew up (NaN, written as null) reads back.
+        let mut nan = a_state(1);
+        nan.in_epoch = Some(InEpoch {
+            loss: f64::NAN,
+            ..state.in_epoch.clone().unwrap()
+        });
+        checkpoint.save(&mut nan, &a_tensor()).unwrap();
+        let back = checkpoint.state(&run).unwrap().unwrap();
+        assert!(back.in_epoch.unwrap().loss.is_nan());
+        checkpoint.save(&mut state, &a_tensor()).unwrap();
         type Edit = fn(&mut serde_json::Value);
-        let edits: [(&str, Edit); 5] = [
+        let edits: [(&str, Edit); 7] = [
+            ("early stopping had ended", |v| v["stopped"] = true.into()),
+            ("an empty batch", |v| {
+                v["in_epoch"]["batches"] = serde_json::json!([[1, 2, 0], []])
+            }),
             ("0 steps of an epoch of 2 batches", |v| {
                 v["in_epoch"]["steps"] = 0.into()
             }),

@@ -490,6 +490,15 @@ pub fn pretrain(
         if state.order.len() != order.len() || state.epochs_done > head_epochs + opts.epochs {
             return Err(corrupt("its text order or epoch count does not fit".into()));
         }
+        if let Some(p) = &state.in_epoch {
+            if state.epochs_done >= head_epochs + opts.epochs
+                || p.batches.iter().any(|b| b.len() > opts.batch_size)
+            {
+                return Err(corrupt(
+                    "its unfinished epoch does not fit the run's epochs or batch size".into(),
+                ));
+            }
+        }
         let restored = checkpoint.restore(&checkpoint.load_tensors(state)?, &names, &vars)?;
         best = match &state.best {
             Some(b) if !restored.best.is_empty() => Some((b.score, b.epoch, restored.best)),
@@ -633,7 +642,7 @@ pub fn pretrain(
                 step += 1;
                 let lv = loss.to_scalar::<f32>()? as f64;
                 epoch_loss += lv * n as f64;
-                epoch_tokens += n;
+                epoch_tokens = epoch_tokens.saturating_add(n);
                 progress(Progress::Step {
                     epoch,
                     step: s + 1,

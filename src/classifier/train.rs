@@ -706,6 +706,18 @@ pub fn train(
                 "its example order or epoch count does not fit".into(),
             ));
         }
+        if let Some(p) = &state.in_epoch {
+            let done: usize = p.batches[..p.steps].iter().map(Vec::len).sum();
+            if state.epochs_done >= epochs
+                || p.batches.iter().any(|b| b.len() > opts.batch_size.max(1))
+                || p.count != done
+            {
+                return Err(corrupt(
+                    "its unfinished epoch does not fit the run's epochs, batch size or steps"
+                        .into(),
+                ));
+            }
+        }
         rng = state.rng.rng().map_err(corrupt)?;
         encoder
             .model()
