@@ -1222,7 +1222,6 @@ fn library_run(base: &Path, out: &Path, checkpoint: Option<&Path>) -> TrainOptio
 
 #[test]
 fn a_run_stopped_inside_an_epoch_resumes_at_its_saved_step_and_ends_with_the_same_model() {
-    use std::sync::Mutex;
     let tmp = tempfile::tempdir().unwrap();
     let (train_file, dev_file, _) = write_set(tmp.path());
     let format = DataFormat::default();
@@ -1231,34 +1230,22 @@ fn a_run_stopped_inside_an_epoch_resumes_at_its_saved_step_and_ends_with_the_sam
     let labels = data::label_set(&train_file, &train_set, 2).unwrap();
     let knowledge = |_: &str, _: &[std::ops::Range<usize>]| Ok(Vec::new());
     let info = serde_json::json!({"train": {"sha256": "t"}, "dev": {"sha256": "d"}});
-    // Runs `opts`, panicking (as a crash would stop it) right after the
-    // state is saved at (epoch, step) when `stop_at` says so; returns the
-    // events seen and whether it ended.
+    let attempt = |opts: &TrainOptions, on: &dyn Fn(Progress)| {
+        train(
+            opts,
+            &labels,
+            &train_set,
+            &dev_set,
+            &knowledge,
+            None,
+            info.clone(),
+            on,
+        )
+    };
     let run = |opts: &TrainOptions, stop_at: Option<(usize, usize)>| {
-        let events = Mutex::new(Vec::new());
-        let on = |p: Progress| {
-            if let Progress::Saved { epoch, step, .. } = p {
-                if Some((epoch, step)) == stop_at {
-                    panic!("stopped at epoch {epoch} step {step}");
-                }
-            }
-            events.lock().unwrap().push(p);
-        };
-        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            train(
-                opts,
-                &labels,
-                &train_set,
-                &dev_set,
-                &knowledge,
-                None,
-                info.clone(),
-                &on,
-            )
-            .unwrap()
-        }))
-        .is_ok();
-        (events.into_inner().unwrap(), ended)
+        run_stopping_at(stop_at, |on| {
+            attempt(opts, on).unwrap();
+        })
     };
     let model = tiny();
     let straight = tmp.path().join("straight");
@@ -1343,19 +1330,10 @@ fn a_run_stopped_inside_an_epoch_resumes_at_its_saved_step_and_ends_with_the_sam
             let text = serde_json::to_string(&bad).unwrap();
             std::fs::write(broken.join("graft-train-state.json"), &text).unwrap();
             let broken_out = tmp.path().join(format!("broken-out-{epoch}-{step}-{n}"));
-            let err = train(
-                &library_run(&model, &broken_out, Some(&broken)),
-                &labels,
-                &train_set,
-                &dev_set,
-                &knowledge,
-                None,
-                info.clone(),
-                &|_| {},
-            )
-            .err()
-            .expect("refused")
-            .to_string();
+            let err = attempt(&library_run(&model, &broken_out, Some(&broken)), &|_| {})
+                .err()
+                .expect("refused")
+                .to_string();
             assert!(
                 err.contains("cannot resume") && err.contains(message),
                 "{message}: {err}"
@@ -1370,22 +1348,11 @@ fn a_run_stopped_inside_an_epoch_resumes_at_its_saved_step_and_ends_with_the_sam
         // Run again: it goes on after the saved step.
         let (events, ended) = run(&opts, None);
         assert!(ended);
-        assert!(
-            matches!(events.iter().find(|e| matches!(e, Progress::Resumed { .. })),
-                Some(Progress::Resumed { epochs_done, steps_done, .. })
-                    if *epochs_done == epoch - 1 && *steps_done == step),
-            "{events:?}"
-        );
-        let first = events.iter().find_map(|e| match e {
-            Progress::Step { epoch, step, .. } => Some((*epoch, *step)),
-            _ => None,
-        });
-        assert_eq!(first, Some((epoch, step + 1)), "no step is done twice");
-        // Compared whole, without printing megabytes on a failure.
-        assert!(
-            std::fs::read(straight.join("model.safetensors")).unwrap()
-                == std::fs::read(out.join("model.safetensors")).unwrap(),
-            "a run resumed inside an epoch ends with the weights of one that never stopped"
+        assert_resumed_at(&events, epoch, step);
+        assert_same_file(
+            &straight.join("model.safetensors"),
+            &out.join("model.safetensors"),
+            "a run resumed inside an epoch ends with the weights of one that never stopped",
         );
         let (a, b) = (card(&straight), card(&out));
         assert_eq!(

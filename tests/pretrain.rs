@@ -617,8 +617,6 @@ fn a_stopped_pretraining_resumes_and_writes_the_same_model() {
 #[test]
 fn a_pretraining_stopped_inside_an_epoch_resumes_at_its_saved_step_with_the_same_weights() {
     use graft::classifier::pretrain::{pretrain, PretrainOptions};
-    use graft::classifier::train::Progress;
-    use std::sync::Mutex;
     let tmp = tempfile::tempdir().unwrap();
     let texts = tickets(&["phone", "laptop"]);
     let dev = tickets(&["tablet"]);
@@ -644,24 +642,10 @@ fn a_pretraining_stopped_inside_an_epoch_resumes_at_its_saved_step_with_the_same
         checkpoint_dir: checkpoint.map(Path::to_path_buf),
         save_steps: 1,
     };
-    // Runs, panicking (as a crash would stop it) right after the state is
-    // saved at (epoch, step) when `stop_at` says so; returns the events seen
-    // and whether it ended.
     let run = |opts: &PretrainOptions, stop_at: Option<(usize, usize)>| {
-        let events = Mutex::new(Vec::new());
-        let on = |p: Progress| {
-            if let Progress::Saved { epoch, step, .. } = p {
-                if Some((epoch, step)) == stop_at {
-                    panic!("stopped at epoch {epoch} step {step}");
-                }
-            }
-            events.lock().unwrap().push(p);
-        };
-        let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pretrain(opts, &texts, &dev, &on).unwrap();
-        }))
-        .is_ok();
-        (events.into_inner().unwrap(), ended)
+        common::run_stopping_at(stop_at, |on| {
+            pretrain(opts, &texts, &dev, on).unwrap();
+        })
     };
     let record = |dir: &Path| -> Vec<Value> {
         let r: Value =
@@ -693,22 +677,11 @@ fn a_pretraining_stopped_inside_an_epoch_resumes_at_its_saved_step_with_the_same
 
         let (events, ended) = run(&opts, None);
         assert!(ended);
-        assert!(
-            matches!(events.iter().find(|e| matches!(e, Progress::Resumed { .. })),
-                Some(Progress::Resumed { epochs_done, steps_done, .. })
-                    if *epochs_done == epoch - 1 && *steps_done == step),
-            "{events:?}"
-        );
-        let first = events.iter().find_map(|e| match e {
-            Progress::Step { epoch, step, .. } => Some((*epoch, *step)),
-            _ => None,
-        });
-        assert_eq!(first, Some((epoch, step + 1)), "no step is done twice");
-        // Compared whole, without printing megabytes on a failure.
-        assert!(
-            std::fs::read(straight.join("model.safetensors")).unwrap()
-                == std::fs::read(out.join("model.safetensors")).unwrap(),
-            "a pre-training resumed inside an epoch writes the weights of one that never stopped"
+        common::assert_resumed_at(&events, epoch, step);
+        common::assert_same_file(
+            &straight.join("model.safetensors"),
+            &out.join("model.safetensors"),
+            "a pre-training resumed inside an epoch writes the weights of one that never stopped",
         );
         assert_eq!(record(&straight), record(&out));
         assert!(!ckpt.exists(), "the state goes once the folder is written");

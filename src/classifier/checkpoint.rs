@@ -802,6 +802,26 @@ mod tests {
         }
     }
 
+    type Edit = fn(&mut serde_json::Value);
+
+    /// Writes each edit of the `saved` state to its file and checks that
+    /// the state is refused as damaged, with the edit's message.
+    fn assert_each_refused(
+        checkpoint: &Checkpoint,
+        saved: &serde_json::Value,
+        edits: &[(&str, Edit)],
+    ) {
+        let path = checkpoint.dir.join(STATE_FILE);
+        for (message, edit) in edits {
+            let mut value = saved.clone();
+            edit(&mut value);
+            std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+            let err = checkpoint.state(&saved["run"]).unwrap_err().to_string();
+            assert!(err.contains(message), "{message}: {err}");
+            assert!(err.contains("cannot resume"), "{err}");
+        }
+    }
+
     fn a_tensor() -> HashMap<String, Tensor> {
         let t = Tensor::new(&[1f32, 2., 3.], &candle_core::Device::Cpu).unwrap();
         HashMap::from([("param/w".to_string(), t)])
@@ -896,7 +916,6 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let run = saved["run"].clone();
         assert!(checkpoint.state(&run).unwrap().is_some());
-        type Edit = fn(&mut serde_json::Value);
         let edits: [(&str, Edit); 4] = [
             ("holds 2 epoch records", |v| v["epochs_done"] = 3.into()),
             ("names the tensors", |v| {
@@ -907,14 +926,7 @@ mod tests {
                 v["order"] = serde_json::json!([0, 0, 1])
             }),
         ];
-        for (message, edit) in edits {
-            let mut value = saved.clone();
-            edit(&mut value);
-            std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
-            let err = checkpoint.state(&run).unwrap_err().to_string();
-            assert!(err.contains(message), "{message}: {err}");
-            assert!(err.contains("cannot resume"), "{err}");
-        }
+        assert_each_refused(&checkpoint, &saved, &edits);
     }
 
     #[test]
@@ -959,7 +971,6 @@ mod tests {
         let back = checkpoint.state(&run).unwrap().unwrap();
         assert!(back.in_epoch.unwrap().loss.is_nan());
         checkpoint.save(&mut state, &a_tensor()).unwrap();
-        type Edit = fn(&mut serde_json::Value);
         let edits: [(&str, Edit); 7] = [
             ("early stopping had ended", |v| v["stopped"] = true.into()),
             ("an empty batch", |v| {
@@ -981,14 +992,7 @@ mod tests {
                 v["tensors"] = "graft-train-epoch-1.safetensors".into()
             }),
         ];
-        for (message, edit) in edits {
-            let mut value = saved.clone();
-            edit(&mut value);
-            std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
-            let err = checkpoint.state(&run).unwrap_err().to_string();
-            assert!(err.contains(message), "{message}: {err}");
-            assert!(err.contains("cannot resume"), "{err}");
-        }
+        assert_each_refused(&checkpoint, &saved, &edits);
     }
 
     #[test]

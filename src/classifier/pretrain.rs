@@ -575,6 +575,13 @@ pub fn pretrain(
         };
         let tensors = checkpoint::tensors(&names, &vars, snapshot, opt.moments()?);
         checkpoint.save(&mut state, &tensors)?;
+        if let Some(p) = &state.in_epoch {
+            progress(Progress::Saved {
+                epoch: epochs_done + 1,
+                step: p.steps,
+                steps: p.batches.len(),
+            });
+        }
         Ok(())
     };
     // The head alone first (its variables lead `named`), then everything;
@@ -669,11 +676,6 @@ pub fn pretrain(
                         &history,
                         &opt,
                     )?;
-                    progress(Progress::Saved {
-                        epoch,
-                        step: s + 1,
-                        steps: batches.len(),
-                    });
                 }
             }
             let seconds = seconds_before + started.elapsed().as_secs_f64();

@@ -791,6 +791,13 @@ pub fn train(
             tensors: String::new(),
         };
         checkpoint.save(&mut state, &tensors)?;
+        if let Some(p) = &state.in_epoch {
+            progress(Progress::Saved {
+                epoch: epochs_done + 1,
+                step: p.steps,
+                steps: p.batches.len(),
+            });
+        }
         Ok(())
     };
     for epoch in first_epoch..=epochs {
@@ -893,11 +900,6 @@ pub fn train(
                     &history,
                     &opt,
                 )?;
-                progress(Progress::Saved {
-                    epoch,
-                    step: s + 1,
-                    steps: batches.len(),
-                });
             }
         }
         let seconds = seconds_before + started.elapsed().as_secs_f64();

@@ -312,3 +312,54 @@ pub fn linker_over(graphs: &[(PathBuf, &str)]) -> graft::link::Linker {
     }
     graft::link::Linker::new(store, graft::link::LinkConfig::default(), &|_| {}).unwrap()
 }
+
+/// Runs a training call (`run`, given the progress callback to pass on)
+/// and stops it as a crash would, by panicking right after its state is
+/// saved inside an epoch at (epoch, step), when `stop_at` says so. Returns
+/// the progress events seen and whether the run ended.
+pub fn run_stopping_at(
+    stop_at: Option<(usize, usize)>,
+    run: impl FnOnce(&dyn Fn(graft::classifier::train::Progress)),
+) -> (Vec<graft::classifier::train::Progress>, bool) {
+    use graft::classifier::train::Progress;
+    let events = std::sync::Mutex::new(Vec::new());
+    let on = |p: Progress| {
+        if let Progress::Saved { epoch, step, .. } = p {
+            if Some((epoch, step)) == stop_at {
+                panic!("stopped at epoch {epoch} step {step}");
+            }
+        }
+        events.lock().unwrap().push(p);
+    };
+    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&on))).is_ok();
+    (events.into_inner().unwrap(), ended)
+}
+
+/// Asserts that `events` are those of a run resumed from a state saved
+/// after `step` of `epoch`: it says so, and its first step is the next one
+/// (no step is done twice).
+pub fn assert_resumed_at(events: &[graft::classifier::train::Progress], epoch: usize, step: usize) {
+    use graft::classifier::train::Progress;
+    assert!(
+        matches!(events.iter().find(|e| matches!(e, Progress::Resumed { .. })),
+            Some(Progress::Resumed { epochs_done, steps_done, .. })
+                if *epochs_done == epoch - 1 && *steps_done == step),
+        "{events:?}"
+    );
+    let first = events.iter().find_map(|e| match e {
+        Progress::Step { epoch, step, .. } => Some((*epoch, *step)),
+        _ => None,
+    });
+    assert_eq!(first, Some((epoch, step + 1)), "no step is done twice");
+}
+
+/// Asserts that two files hold the same bytes (without printing megabytes
+/// when they do not).
+pub fn assert_same_file(a: &Path, b: &Path, what: &str) {
+    assert!(
+        std::fs::read(a).unwrap() == std::fs::read(b).unwrap(),
+        "{what}: {} and {} differ",
+        a.display(),
+        b.display()
+    );
+}
