@@ -12,9 +12,10 @@ Python's `random.seed(SEED)` (default 3): id, gold label -> predicted label,
 text. Single-label models only; a fallback answer (`out_of_scope`, with
 `--threshold`) counts as an error.
 """
-import json
 import random
 import sys
+
+from predictions import read_answers, read_gold
 
 # Lower bounds of the length buckets, in Unicode scalars.
 BUCKETS = (0, 20, 40, 80, 150, 250)
@@ -28,35 +29,11 @@ def main(argv):
         seed = int(argv[4]) if len(argv) > 4 else 3
     except ValueError:
         sys.exit(f"N and SEED are whole numbers\n{__doc__}")
-    gold = {}
-    with open(argv[1], encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row["id"] in gold:
-                sys.exit(f"{argv[1]}:{number}: id {row['id']!r} appears twice")
-            gold[row["id"]] = (row["label"], row["text"])
-    errors, answered = [], set()
-    with open(argv[2], encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            answer = json.loads(line)
-            if "label" not in answer:
-                sys.exit(f"{argv[2]}:{number}: no label (an error line?): {line.strip()[:200]}")
-            id_ = answer.get("id")
-            if id_ not in gold:
-                sys.exit(f"{argv[2]}:{number}: id {id_!r} is not in {argv[1]}")
-            if id_ in answered:
-                sys.exit(f"{argv[2]}:{number}: id {id_!r} answered twice")
-            answered.add(id_)
-            label, text = gold[id_]
-            if answer["label"] != label:
-                errors.append((id_, label, answer["label"], text))
-    if answered != gold.keys():
-        sys.exit(f"{argv[2]} answers {len(answered)} of the {len(gold)} texts of {argv[1]}")
-    print(f"{len(errors)} errors of {len(answered)}")
+    gold = read_gold(argv[1])
+    answers = read_answers(argv[2], gold, argv[1])
+    errors = [(id_, gold[id_][0], a["label"], gold[id_][1])
+              for id_, a in answers.items() if a["label"] != gold[id_][0]]
+    print(f"{len(errors)} errors of {len(answers)}")
     wrong = {id_ for id_, *_ in errors}
     for i, low in enumerate(BUCKETS):
         high = BUCKETS[i + 1] if i + 1 < len(BUCKETS) else None
