@@ -27,9 +27,10 @@
 //! Deterministic under a seed on one machine: the head's initial weights,
 //! the shuffling and the dropout masks all come from seeded generators.
 //!
-//! Resumable (`checkpoint_dir`): after every epoch the run's state is saved
+//! Resumable (`checkpoint_dir`): after every epoch, and every `save_steps`
+//! optimizer steps inside one, the run's state is saved
 //! ([`super::checkpoint`]); a run started again with the same settings and
-//! data goes on after the last saved epoch and ends with the same weights
+//! data goes on after the last saved step and ends with the same weights
 //! as a run that never stopped.
 
 use super::checkpoint::{save_due, Best, Checkpoint, InEpoch, RngState, TrainState, STATE_FORMAT};
