@@ -309,8 +309,7 @@ pub(super) fn show_progress(
                 eprintln!("resuming: early stopping ended this run after epoch {epochs_done}; writing its model (--checkpoint-dir)")
             } else if steps_done > 0 {
                 eprintln!(
-                    "resuming at step {} of epoch {} of {epochs} from the saved state (--checkpoint-dir)",
-                    steps_done + 1,
+                    "resuming after step {steps_done} of epoch {} of {epochs} from the saved state (--checkpoint-dir)",
                     epochs_done + 1
                 )
             } else {
