@@ -10,17 +10,24 @@ import json
 import sys
 
 
+def json_lines(path):
+    """(line number, value) of each non-blank line of a JSONL file."""
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except json.JSONDecodeError as e:
+                    sys.exit(f"{path}:{number}: not JSON: {e}")
+
+
 def read_gold(path):
     """{id: (label, text)} of a split."""
     gold = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if row["id"] in gold:
-                sys.exit(f"{path}:{number}: id {row['id']!r} appears twice")
-            gold[row["id"]] = (row["label"], row["text"])
+    for number, row in json_lines(path):
+        if row["id"] in gold:
+            sys.exit(f"{path}:{number}: id {row['id']!r} appears twice")
+        gold[row["id"]] = (row["label"], row["text"])
     return gold
 
 
@@ -28,19 +35,15 @@ def read_answers(path, gold, gold_path):
     """{id: answer} of an answers file, one answer for each text of `gold`
     (read from `gold_path`) and none for another."""
     answers = {}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            answer = json.loads(line)
-            if "label" not in answer:
-                sys.exit(f"{path}:{number}: no label (an error line?): {line.strip()[:200]}")
-            id_ = answer.get("id")
-            if id_ not in gold:
-                sys.exit(f"{path}:{number}: id {id_!r} is not in {gold_path}")
-            if id_ in answers:
-                sys.exit(f"{path}:{number}: id {id_!r} answered twice")
-            answers[id_] = answer
+    for number, answer in json_lines(path):
+        if "label" not in answer:
+            sys.exit(f"{path}:{number}: no label (an error line?): {json.dumps(answer)[:200]}")
+        id_ = answer.get("id")
+        if id_ not in gold:
+            sys.exit(f"{path}:{number}: id {id_!r} is not in {gold_path}")
+        if id_ in answers:
+            sys.exit(f"{path}:{number}: id {id_!r} answered twice")
+        answers[id_] = answer
     if answers.keys() != gold.keys():
         sys.exit(f"{path} answers {len(answers)} of the {len(gold)} texts of {gold_path}")
     return answers
